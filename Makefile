@@ -1,0 +1,33 @@
+# Two entry points: `make demo` and `make test`; both create/update .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch pinned in the same command as everything that depends on it (CPU wheel).
+	$(PY) -m pip install --quiet torch==2.13.0 -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/emomotion demo --out demo_out
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(PY) bench/pipeline.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info

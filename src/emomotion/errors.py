@@ -1,0 +1,52 @@
+"""Typed errors. Each names the file (when there is one), where in it, and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EmomotionError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+    def __init__(self, reason: str, *, path: str | Path | None = None, where: str | None = None) -> None:
+        self.reason = reason
+        self.path = Path(path) if path is not None else None
+        self.where = where
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        parts = []
+        if self.path is not None:
+            parts.append(str(self.path))
+        if self.where:
+            parts.append(self.where)
+        prefix = ":".join(parts)
+        return f"{prefix}: {self.reason}" if prefix else self.reason
+
+
+class BvhError(EmomotionError):
+    """A BVH file cannot be read or written."""
+
+
+class MotionFormatError(EmomotionError):
+    """A motion array (joints, features) has the wrong shape, dtype or values."""
+
+
+class RetargetError(EmomotionError):
+    """A source skeleton cannot be mapped onto SMPL-22."""
+
+
+class JointMapError(RetargetError):
+    """A joint map is unknown, malformed, or names joints the source lacks."""
+
+
+class DatasetError(EmomotionError):
+    """A dataset folder or one of its files is invalid."""
+
+
+class ConfigError(EmomotionError):
+    """A configuration value is invalid."""
+
+
+class CheckpointError(EmomotionError):
+    """A checkpoint cannot be read, or does not match the model."""

@@ -1,0 +1,204 @@
+"""Rotation maths shared by the whole library: quaternions (w, x, y, z) and the 6D representation.
+
+Every function works on arrays with any leading shape. NumPy versions compute in the input's
+float dtype (float64 recommended); the torch versions are differentiable and batched.
+The 6D representation is the first two *columns* of the rotation matrix (Zhou et al. 2019),
+as in HumanML3D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# ----------------------------------------------------------------------------- numpy
+
+
+def qmul(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Hamilton product ``q * r`` of quaternions (..., 4)."""
+    w1, x1, y1, z1 = np.moveaxis(q, -1, 0)
+    w2, x2, y2, z2 = np.moveaxis(r, -1, 0)
+    return np.stack(
+        (
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ),
+        axis=-1,
+    )
+
+
+def qinv(q: np.ndarray) -> np.ndarray:
+    """Conjugate (the inverse of a unit quaternion)."""
+    return q * np.array([1.0, -1.0, -1.0, -1.0], dtype=q.dtype)
+
+
+def qrot(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Rotate vectors v (..., 3) by unit quaternions q (..., 4); shapes broadcast."""
+    qvec = q[..., 1:]
+    uv = np.cross(qvec, v)
+    uuv = np.cross(qvec, uv)
+    return v + 2.0 * (q[..., :1] * uv + uuv)
+
+
+def qnormalize(q: np.ndarray) -> np.ndarray:
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def qbetween(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """The shortest-arc unit quaternion rotating direction v0 onto v1 (..., 3)."""
+    v = np.cross(v0, v1)
+    w = np.sqrt((v0**2).sum(-1, keepdims=True) * (v1**2).sum(-1, keepdims=True)) + (v0 * v1).sum(
+        -1, keepdims=True
+    )
+    return qnormalize(np.concatenate([w, v], axis=-1))
+
+
+def qfix(q: np.ndarray) -> np.ndarray:
+    """Flip signs along axis 0 (time) so consecutive quaternions have non-negative dot products."""
+    out = q.copy()
+    flips = np.cumsum((q[1:] * q[:-1]).sum(-1) < 0, axis=0) % 2 == 1
+    out[1:][flips] *= -1
+    return out
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions (..., 4) -> rotation matrices (..., 3, 3)."""
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    s = 2.0 / (q * q).sum(-1)
+    m = np.stack(
+        (
+            1 - s * (y * y + z * z),
+            s * (x * y - z * w),
+            s * (x * z + y * w),
+            s * (x * y + z * w),
+            1 - s * (x * x + z * z),
+            s * (y * z - x * w),
+            s * (x * z - y * w),
+            s * (y * z + x * w),
+            1 - s * (x * x + y * y),
+        ),
+        axis=-1,
+    )
+    return m.reshape(q.shape[:-1] + (3, 3))
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) with w >= 0 (Shepperd's method)."""
+    m00, m11, m22 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    trace = m00 + m11 + m22
+    cands = np.stack(
+        (
+            np.stack(
+                (
+                    1 + trace,
+                    m[..., 2, 1] - m[..., 1, 2],
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 1, 0] - m[..., 0, 1],
+                ),
+                -1,
+            ),
+            np.stack(
+                (
+                    m[..., 2, 1] - m[..., 1, 2],
+                    1 + m00 - m11 - m22,
+                    m[..., 0, 1] + m[..., 1, 0],
+                    m[..., 0, 2] + m[..., 2, 0],
+                ),
+                -1,
+            ),
+            np.stack(
+                (
+                    m[..., 0, 2] - m[..., 2, 0],
+                    m[..., 0, 1] + m[..., 1, 0],
+                    1 - m00 + m11 - m22,
+                    m[..., 1, 2] + m[..., 2, 1],
+                ),
+                -1,
+            ),
+            np.stack(
+                (
+                    m[..., 1, 0] - m[..., 0, 1],
+                    m[..., 0, 2] + m[..., 2, 0],
+                    m[..., 1, 2] + m[..., 2, 1],
+                    1 - m00 - m11 + m22,
+                ),
+                -1,
+            ),
+        ),
+        axis=-2,
+    )
+    best = np.argmax(np.stack((trace, m00, m11, m22), -1), axis=-1)
+    q = np.take_along_axis(cands, best[..., None, None], axis=-2)[..., 0, :]
+    q = qnormalize(q)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def matrix_to_cont6d(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> (..., 6): first column then second column."""
+    return np.concatenate([m[..., :, 0], m[..., :, 1]], axis=-1)
+
+
+def quat_to_cont6d(q: np.ndarray) -> np.ndarray:
+    return matrix_to_cont6d(quat_to_matrix(q))
+
+
+def cont6d_to_matrix(d6: np.ndarray) -> np.ndarray:
+    """(..., 6) -> (..., 3, 3) by Gram-Schmidt on the two columns."""
+    x = d6[..., 0:3] / np.linalg.norm(d6[..., 0:3], axis=-1, keepdims=True)
+    z = np.cross(x, d6[..., 3:6])
+    z = z / np.linalg.norm(z, axis=-1, keepdims=True)
+    y = np.cross(z, x)
+    return np.stack([x, y, z], axis=-1)
+
+
+def yaw_quat(angle: np.ndarray) -> np.ndarray:
+    """Rotation about +Y by ``2 * angle``: HumanML3D stores yaw as the half angle."""
+    zero = np.zeros_like(angle)
+    return np.stack([np.cos(angle), zero, np.sin(angle), zero], axis=-1)
+
+
+# ----------------------------------------------------------------------------- torch
+
+
+def qmul_t(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Hamilton product of quaternion tensors (..., 4)."""
+    w1, x1, y1, z1 = q.unbind(-1)
+    w2, x2, y2, z2 = r.unbind(-1)
+    return torch.stack(
+        (
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ),
+        dim=-1,
+    )
+
+
+def qinv_t(q: torch.Tensor) -> torch.Tensor:
+    return q * q.new_tensor([1.0, -1.0, -1.0, -1.0])
+
+
+def qrot_t(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate v (..., 3) by unit quaternions q (..., 4); leading shapes broadcast."""
+    shape = torch.broadcast_shapes(q.shape[:-1], v.shape[:-1])
+    q = q.expand(shape + (4,))
+    v = v.expand(shape + (3,))
+    qvec = q[..., 1:]
+    uv = torch.linalg.cross(qvec, v)
+    uuv = torch.linalg.cross(qvec, uv)
+    return v + 2.0 * (q[..., :1] * uv + uuv)
+
+
+def yaw_quat_t(angle: torch.Tensor) -> torch.Tensor:
+    zero = torch.zeros_like(angle)
+    return torch.stack([torch.cos(angle), zero, torch.sin(angle), zero], dim=-1)
+
+
+def cont6d_to_matrix_t(d6: torch.Tensor) -> torch.Tensor:
+    x = torch.nn.functional.normalize(d6[..., 0:3], dim=-1)
+    z = torch.nn.functional.normalize(torch.linalg.cross(x, d6[..., 3:6]), dim=-1)
+    y = torch.linalg.cross(z, x)
+    return torch.stack([x, y, z], dim=-1)
