@@ -153,6 +153,39 @@ def cont6d_to_matrix(d6: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], axis=-1)
 
 
+def swing_matrix(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The shortest-arc rotation matrices (..., 3, 3) taking directions u onto v (any lengths).
+
+    Robust where u and v are (anti)parallel: opposite directions turn by pi about an axis normal to u.
+    """
+    u = u / np.linalg.norm(u, axis=-1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    u, v = np.broadcast_arrays(u, v)
+    axis = np.cross(u, v)
+    sin = np.linalg.norm(axis, axis=-1)
+    cos = (u * v).sum(-1)
+    # a fallback axis normal to u for the antiparallel case
+    helper = np.where(np.abs(u[..., :1]) < 0.9, [1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    normal = np.cross(u, helper)
+    normal = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
+    axis = np.where(sin[..., None] > 1e-9, axis / np.maximum(sin, 1e-12)[..., None], normal)
+    angle = np.arctan2(sin, cos)
+    return axis_angle_to_matrix(axis * angle[..., None])
+
+
+def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """Rotation vectors (..., 3) (axis * angle in radians) -> matrices (..., 3, 3) (Rodrigues)."""
+    angle = np.linalg.norm(rotvec, axis=-1)
+    axis = rotvec / np.maximum(angle, 1e-12)[..., None]
+    x, y, z = np.moveaxis(axis, -1, 0)
+    zero = np.zeros_like(x)
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(axis.shape[:-1] + (3, 3))
+    s = np.sin(angle)[..., None, None]
+    c = np.cos(angle)[..., None, None]
+    eye = np.broadcast_to(np.eye(3), k.shape)
+    return eye + s * k + (1 - c) * (k @ k)
+
+
 def yaw_quat(angle: np.ndarray) -> np.ndarray:
     """Rotation about +Y by ``2 * angle``: HumanML3D stores yaw as the half angle."""
     zero = np.zeros_like(angle)

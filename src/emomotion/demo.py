@@ -1,0 +1,106 @@
+"""The end-to-end demo on the embedded synthetic data: what ``make demo`` runs.
+
+Today it takes built-in procedural emotional motions through the whole representation pipeline:
+SMPL-22 joints -> HumanML3D features -> joints again, an SMPL-22 BVH written and read back, and a
+grid of animations (emotion x action) with a short report. Later stages (training, fine-tuning,
+generation, evaluation) join here as they land.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.progress import Progress
+
+from emomotion import features as F
+from emomotion import skeleton as sk
+from emomotion.io.atomic import save_npy, save_text
+
+log = logging.getLogger(__name__)
+
+DEMO_CLIPS: tuple[tuple[str, str], ...] = (
+    ("walk", "Neutral"),
+    ("walk", "Joy"),
+    ("walk", "Sadness"),
+    ("walk", "Anger"),
+    ("knock", "Sadness"),
+    ("knock", "Anger"),
+)
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    name: str
+    frames: int
+    roundtrip_error_m: float
+    bvh_error_m: float
+    mean_root_speed: float
+
+
+def run_demo(out: str | Path, *, seconds: float = 4.0) -> Path:
+    """Run the demo into ``out``; returns the path of its report."""
+    from emomotion.data.synthetic import generate_clip
+    from emomotion.export.smpl_bvh import save_smpl_bvh
+    from emomotion.io.bvh import read_bvh
+    from emomotion.render import render_grid
+    from emomotion.retarget import retarget
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    rows: list[DemoRow] = []
+    recovered: list[np.ndarray] = []
+    with Progress() as progress:
+        task = progress.add_task("representation round trips", total=len(DEMO_CLIPS))
+        for action, emotion in DEMO_CLIPS:
+            name = f"{action}_{emotion.lower().replace(' ', '_')}"
+            clip = generate_clip(action, emotion, seconds=seconds, seed=0)
+            processed = F.process_joints(clip.joints)
+            joints = F.recover_joints(processed.features)
+            save_npy(out / "new_joint_vecs" / f"{name}.npy", processed.features)
+            save_npy(out / "new_joints" / f"{name}.npy", joints.astype(np.float32))
+            bvh_path = save_smpl_bvh(out / "bvh" / f"{name}.bvh", joints)
+            back = retarget(read_bvh(bvh_path), "smpl-bvh").joints
+            speed = np.linalg.norm(np.diff(joints[:, 0, [0, 2]], axis=0), axis=-1).mean() * sk.FPS
+            rows.append(
+                DemoRow(
+                    name=name,
+                    frames=int(joints.shape[0]),
+                    roundtrip_error_m=float(np.abs(joints - processed.joints[:-1]).max()),
+                    bvh_error_m=float(np.abs(back - joints).max()),
+                    mean_root_speed=float(speed),
+                )
+            )
+            recovered.append(joints)
+            progress.advance(task)
+    grid = render_grid(
+        recovered,
+        out / "grid.gif",
+        titles=[r.name.replace("_", " ") for r in rows],
+        ncols=3,
+        suptitle="emomotion demo: synthetic emotional motion through HumanML3D features",
+        progress=True,
+    )
+    lines = [
+        "# emomotion demo",
+        "",
+        "Built-in procedural emotional motions (synthetic, not real data), taken through the HumanML3D",
+        "263-dim representation and back, exported to an SMPL-22 BVH and read back.",
+        "",
+        f"Animation grid: `{grid.name}`. Features in `new_joint_vecs/`, joints in `new_joints/`, BVH in `bvh/`.",
+        "",
+        "| clip | frames | features->joints error (m) | BVH round-trip error (m) | mean root speed (m/s) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.frames} | {r.roundtrip_error_m:.2e} | {r.bvh_error_m:.2e} | {r.mean_root_speed:.2f} |"
+        for r in rows
+    ]
+    lines += ["", f"Total time: {time.perf_counter() - start:.1f} s on CPU."]
+    report = save_text(out / "report.md", "\n".join(lines) + "\n")
+    log.info("demo report: %s", report)
+    return report
