@@ -104,6 +104,8 @@ CAPTION_LEXICON: dict[str, tuple[str, ...]] = {
         "irritated",
         "annoyed",
         "mad",
+        "aggressively",
+        "aggressive",
     ),
     "Anxiety": (
         "anxious",
@@ -113,6 +115,7 @@ CAPTION_LEXICON: dict[str, tuple[str, ...]] = {
         "nervously",
         "worried",
         "uneasy",
+        "uneasily",
         "restless",
         "tense",
     ),
@@ -159,6 +162,8 @@ CAPTION_LEXICON: dict[str, tuple[str, ...]] = {
         "unhappy",
         "miserable",
         "dejected",
+        "sorrowfully",
+        "gloomily",
     ),
     "Shame": (
         "ashamed",
