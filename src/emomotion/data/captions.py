@@ -230,6 +230,7 @@ ACTION_PHRASES: dict[str, tuple[str, ...]] = {
     "slash": ("slashes with an arm", "swings an arm as if slashing"),
     "dance": ("dances", "dances in place"),
     "jump": ("jumps", "jumps in place"),
+    "move": ("moves", "moves around", "makes a movement"),
 }
 """Verb phrases per action, third person present: 'a person <phrase> <adverb>'."""
 
@@ -245,18 +246,40 @@ EMOTION_WORDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 """(adverbs, adjectives) per emotion."""
 
+STYLE_PHRASES: dict[str, tuple[str, ...]] = {
+    "active": ("energetically", "in an active way"),
+    "elderly": ("like an elderly person", "in an elderly way"),
+    "old": ("like an old person", "slowly like an elderly person"),
+    "exhausted": ("wearily", "in an exhausted way"),
+    "tired": ("tiredly", "wearily"),
+    "feminine": ("in a feminine way", "with feminine movements"),
+    "masculine": ("in a masculine way", "with masculine movements"),
+    "masculinity": ("in a masculine way", "with masculine movements"),
+    "youthful": ("in a youthful way", "like a young person"),
+    "childish": ("like a child", "in a childish way"),
+    "musical": ("rhythmically, like in a musical", "in a theatrical, musical way"),
+    "giant": ("like a giant", "with heavy, giant steps"),
+    "chimpira": ("like a thug", "in a swaggering, thuggish way"),
+}
+"""Manner phrases for non-emotional styles (Bandai's), used when a clip has no emotion."""
+
 _SUBJECTS = ("a person", "someone", "a man", "a woman", "the person")
 
 
-def template_captions(action: str, emotion: str | None, *, count: int = 3, seed: int = 0) -> list[str]:
-    """``count`` distinct captions for an (action, emotion), deterministic for a seed."""
+def template_captions(
+    action: str, emotion: str | None, *, count: int = 3, seed: int = 0, style: str | None = None
+) -> list[str]:
+    """``count`` distinct captions for an (action, emotion), deterministic for a seed.
+
+    Without an emotion, a known non-emotional ``style`` (see STYLE_PHRASES) adds its manner phrase.
+    """
     if action not in ACTION_PHRASES:
         raise DatasetError(
             f"no caption templates for action {action!r}; known: {', '.join(sorted(ACTION_PHRASES))}"
         )
     if emotion is not None and emotion not in EMOTION_WORDS:
         raise DatasetError(f"unknown emotion {emotion!r}")
-    rng = random.Random(f"{action}|{emotion}|{seed}")
+    rng = random.Random(f"{action}|{emotion}|{style}|{seed}")
     phrases = ACTION_PHRASES[action]
     out: list[str] = []
     for _ in range(200):
@@ -264,7 +287,9 @@ def template_captions(action: str, emotion: str | None, *, count: int = 3, seed:
             break
         phrase = rng.choice(phrases)
         subject = rng.choice(_SUBJECTS)
-        if emotion is None:
+        if emotion is None and style in STYLE_PHRASES:
+            text = f"{subject} {phrase} {rng.choice(STYLE_PHRASES[style])}."
+        elif emotion is None:
             text = f"{subject} {phrase}."
         else:
             adverbs, adjectives = EMOTION_WORDS[emotion]
