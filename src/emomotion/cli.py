@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from emomotion.errors import EmomotionError
@@ -55,6 +54,73 @@ def joint_maps() -> None:
         typer.echo(f"{name:10s} {jm.description}")
 
 
+data_app = typer.Typer(help="Build, merge and inspect HumanML3D-layout datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("build")
+def data_build(
+    source: Annotated[
+        str, typer.Argument(help="emilya | bandai | bvh | synthetic (see `emomotion data sources`)")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (HumanML3D layout).")],
+    input: Annotated[Path | None, typer.Option("--input", help="The source's folder.")] = None,
+    mirror: Annotated[
+        bool, typer.Option("--mirror", help="Also write left/right mirrored clips (M + id).")
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    joint_map: Annotated[
+        str | None, typer.Option("--joint-map", help="Joint map name or .toml file.")
+    ] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Labels CSV (bvh source).")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    ratios: Annotated[str, typer.Option("--ratios", help="train,val,test shares.")] = "0.8,0.1,0.1",
+    split_by: Annotated[str, typer.Option("--split-by", help="auto | actor | group | stratified")] = "auto",
+    captions: Annotated[int, typer.Option("--captions", help="Generated captions per clip.")] = 3,
+    clips_per_pair: Annotated[
+        int, typer.Option("--clips-per-pair", help="synthetic: clips per action x emotion.")
+    ] = 1,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Rebuild an existing output folder.")
+    ] = False,
+) -> None:
+    """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source."""
+    from emomotion.data.build import BuildConfig, build_dataset
+    from emomotion.data.splits import SplitConfig
+    from emomotion.errors import ConfigError
+
+    try:
+        shares = tuple(float(x) for x in ratios.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--ratios must be three numbers like 0.8,0.1,0.1, got {ratios!r}") from exc
+    if len(shares) != 3:
+        raise ConfigError(f"--ratios needs three numbers, got {ratios!r}")
+    cfg = BuildConfig(
+        source=source,
+        out=out,
+        input=input,
+        mirror=mirror,
+        seed=seed,
+        joint_map=joint_map,
+        labels=labels,
+        workers=workers,
+        split=SplitConfig(ratios=shares, strategy=split_by, seed=seed),  # type: ignore[arg-type]
+        captions_per_clip=captions,
+        overwrite=overwrite,
+        options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
+    )
+    typer.echo(build_dataset(cfg).describe())
+
+
+@data_app.command("sources")
+def data_sources() -> None:
+    """List the registered dataset sources."""
+    from emomotion.data.sources import get_source, source_names
+
+    for name in source_names():
+        typer.echo(f"{name:10s} {get_source(name).description}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),
@@ -75,20 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        app(args=args, prog_name="emomotion", standalone_mode=False)
+        app(args=args, prog_name="emomotion")  # usage errors and --help exit through SystemExit
     except EmomotionError as exc:
         if debug:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
-        typer.echo("aborted", err=True)
-        return 130
     return 0
 
 
