@@ -1,0 +1,436 @@
+"""Read and write BVH motion capture files; forward kinematics vectorised over frames.
+
+Any rotation-channel order, position channels on any joint (Bandai's rig has six channels on
+every joint and keeps the global translation in Hips, under a static ``joint_Root``), End Sites,
+CRLF line ends and tabs. Channel values replace the OFFSET components they name. Rotations compose
+in the listed channel order (intrinsic): ``R = R_1(a_1) @ R_2(a_2) @ R_3(a_3)``, degrees.
+
+Every problem with a file raises :class:`~emomotion.errors.BvhError` naming the file, the line and
+the reason. (``upc-pymotion`` reads the shared files too, but its forward kinematics applies only
+the root's position, which walks every Bandai clip in place, and its errors name no line.)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from emomotion.errors import BvhError
+from emomotion.io.atomic import atomic_path
+
+CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
+_AXIS = {"X": 0, "Y": 1, "Z": 2}
+
+
+@dataclass(frozen=True)
+class BvhSkeleton:
+    """The HIERARCHY section. Joints are in file order, so parents precede their children."""
+
+    names: tuple[str, ...]
+    parents: np.ndarray  # (J,) int64, -1 for roots
+    offsets: np.ndarray  # (J, 3) float64, file units
+    channels: tuple[tuple[str, ...], ...]
+    end_sites: dict[int, np.ndarray] = field(default_factory=dict)  # parent joint -> (3,) offset
+
+    @property
+    def num_channels(self) -> int:
+        return sum(len(c) for c in self.channels)
+
+    def index(self, name: str) -> int:
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
+
+@dataclass(frozen=True)
+class Motion:
+    """A parsed BVH: per-frame local translations and rotations of every joint."""
+
+    skeleton: BvhSkeleton
+    local_positions: np.ndarray  # (T, J, 3) float64
+    rotations: np.ndarray  # (T, J, 3, 3) float64 local rotation matrices
+    fps: float
+    source: Path | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.skeleton.names
+
+    @property
+    def parents(self) -> np.ndarray:
+        return self.skeleton.parents
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.local_positions.shape[0])
+
+    def _fk(self) -> tuple[np.ndarray, np.ndarray]:
+        t, j = self.local_positions.shape[:2]
+        world_rot = np.empty((t, j, 3, 3))
+        world_pos = np.empty((t, j, 3))
+        for k, p in enumerate(self.skeleton.parents):
+            if p < 0:
+                world_rot[:, k] = self.rotations[:, k]
+                world_pos[:, k] = self.local_positions[:, k]
+            else:
+                world_rot[:, k] = world_rot[:, p] @ self.rotations[:, k]
+                world_pos[:, k] = world_pos[:, p] + np.einsum(
+                    "tij,tj->ti", world_rot[:, p], self.local_positions[:, k]
+                )
+        return world_pos, world_rot
+
+    def world_positions(self) -> np.ndarray:
+        """(T, J, 3) joint positions, applying every joint's local translation."""
+        return self._fk()[0]
+
+    def world_rotations(self) -> np.ndarray:
+        """(T, J, 3, 3) world rotation of every joint."""
+        return self._fk()[1]
+
+    def end_site_positions(self) -> dict[int, np.ndarray]:
+        """Parent joint index -> (T, 3) world position of its End Site."""
+        pos, rot = self._fk()
+        return {j: pos[:, j] + rot[:, j] @ off for j, off in self.skeleton.end_sites.items()}
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+class _Tokens:
+    """Whitespace tokens of the HIERARCHY section with their line numbers."""
+
+    def __init__(self, lines: list[str], path: Path) -> None:
+        self.items: list[tuple[str, int]] = []
+        self.path = path
+        self.pos = 0
+        self.motion_line = -1
+        for i, line in enumerate(lines):
+            words = line.split()
+            if words and words[0] == "MOTION":
+                self.motion_line = i
+                break
+            # braces may touch names: "Hips{" -> "Hips", "{"
+            for w in words:
+                parts = [p for p in w.replace("{", " { ").replace("}", " } ").split()]
+                self.items.extend((p, i + 1) for p in parts)
+        self.last_line = len(lines)
+
+    def error(self, reason: str, line: int | None = None) -> BvhError:
+        if line is None:
+            line = self.items[self.pos][1] if self.pos < len(self.items) else self.last_line
+        return BvhError(reason, path=self.path, where=f"line {line}")
+
+    def next(self, what: str) -> tuple[str, int]:
+        if self.pos >= len(self.items):
+            raise self.error(f"unexpected end of HIERARCHY, expected {what}")
+        item = self.items[self.pos]
+        self.pos += 1
+        return item
+
+    def expect(self, word: str) -> None:
+        tok, line = self.next(repr(word))
+        if tok != word:
+            raise self.error(f"expected {word!r}, found {tok!r}", line)
+
+    def number(self, what: str) -> float:
+        tok, line = self.next(what)
+        try:
+            value = float(tok)
+        except ValueError:
+            raise self.error(f"expected a number for {what}, found {tok!r}", line) from None
+        if not math.isfinite(value):
+            raise self.error(f"{what} is not finite: {tok!r}", line)
+        return value
+
+
+def _parse_hierarchy(tokens: _Tokens) -> BvhSkeleton:
+    names: list[str] = []
+    parents: list[int] = []
+    offsets: list[tuple[float, float, float]] = []
+    channels: list[tuple[str, ...]] = []
+    end_sites: dict[int, np.ndarray] = {}
+
+    def offset(what: str) -> tuple[float, float, float]:
+        tokens.expect("OFFSET")
+        return (
+            tokens.number(f"{what} OFFSET x"),
+            tokens.number(f"{what} OFFSET y"),
+            tokens.number(f"{what} OFFSET z"),
+        )
+
+    def joint(parent: int) -> None:
+        name, line = tokens.next("a joint name")
+        if name in ("{", "}"):
+            raise tokens.error(f"expected a joint name, found {name!r}", line)
+        if name in names:
+            raise tokens.error(f"duplicate joint name {name!r}", line)
+        index = len(names)
+        names.append(name)
+        parents.append(parent)
+        offsets.append((0.0, 0.0, 0.0))
+        channels.append(())
+        tokens.expect("{")
+        seen_offset = False
+        while True:
+            tok, line = tokens.next(f"OFFSET, CHANNELS, JOINT, End Site or '}}' in {name}")
+            if tok == "OFFSET":
+                tokens.pos -= 1
+                offsets[index] = offset(name)
+                seen_offset = True
+            elif tok == "CHANNELS":
+                count = tokens.number(f"the channel count of {name}")
+                if count != int(count) or not 0 <= count <= 6:
+                    raise tokens.error(f"channel count of {name} must be 0..6, got {count:g}", line)
+                chans = tuple(tokens.next(f"a channel name of {name}")[0] for _ in range(int(count)))
+                bad = [c for c in chans if c not in CHANNEL_NAMES]
+                if bad or len(set(chans)) != len(chans):
+                    raise tokens.error(f"bad channels for {name}: {' '.join(chans)}", line)
+                channels[index] = chans
+            elif tok == "JOINT":
+                joint(index)
+            elif tok == "End":
+                tokens.expect("Site")
+                tokens.expect("{")
+                end_sites[index] = np.array(offset(f"{name} End Site"))
+                tokens.expect("}")
+            elif tok == "}":
+                if not seen_offset:
+                    raise tokens.error(f"joint {name} has no OFFSET", line)
+                return
+            else:
+                raise tokens.error(f"unexpected {tok!r} in joint {name}", line)
+
+    tokens.expect("HIERARCHY")
+    while tokens.pos < len(tokens.items):
+        tok, line = tokens.next("ROOT")
+        if tok != "ROOT":
+            raise tokens.error(f"expected ROOT, found {tok!r}", line)
+        joint(-1)
+    if not names:
+        raise tokens.error("no ROOT joint in HIERARCHY")
+    return BvhSkeleton(
+        tuple(names), np.array(parents, dtype=np.int64), np.array(offsets), tuple(channels), end_sites
+    )
+
+
+def _header_value(line: str, key: str, path: Path, lineno: int) -> str:
+    words = line.split()
+    label = key.split()
+    if words[: len(label)] != label or len(words) != len(label) + 1:
+        raise BvhError(f"expected '{key} <value>', found {line.strip()!r}", path=path, where=f"line {lineno}")
+    return words[-1]
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise BvhError(f"not UTF-8 text (byte {exc.start})", path=path, where=f"line {line}") from None
+
+
+def _axis_rotations(axis: int, degrees: np.ndarray) -> np.ndarray:
+    """(T,) angles -> (T, 3, 3) rotations about one axis."""
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    m = np.zeros((a.shape[0], 3, 3))
+    i, j = [(1, 2), (2, 0), (0, 1)][axis]
+    m[:, axis, axis] = 1.0
+    m[:, i, i] = c
+    m[:, j, j] = c
+    m[:, i, j] = -s
+    m[:, j, i] = s
+    return m
+
+
+def read_bvh(path: str | Path) -> Motion:
+    """Parse a BVH file (see the module docstring)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BvhError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    if not raw.strip():
+        raise BvhError("empty file", path=path)
+    lines = _decode(raw, path).splitlines()
+    tokens = _Tokens(lines, path)
+    skeleton = _parse_hierarchy(tokens)
+    if tokens.motion_line < 0:
+        raise BvhError("no MOTION section", path=path, where=f"line {len(lines)}")
+    rest = [
+        (i + 1, line) for i, line in enumerate(lines[tokens.motion_line + 1 :], start=tokens.motion_line + 1)
+    ]
+    rest = [(n, line) for n, line in rest if line.strip()]
+    if len(rest) < 2:
+        raise BvhError(
+            "MOTION needs 'Frames:' and 'Frame Time:' lines", path=path, where=f"line {len(lines)}"
+        )
+    (n_frames_line, frames_text), (n_time_line, time_text) = rest[0], rest[1]
+    frames_value = _header_value(frames_text, "Frames:", path, n_frames_line)
+    time_value = _header_value(time_text, "Frame Time:", path, n_time_line)
+    try:
+        num_frames = int(frames_value)
+    except ValueError:
+        raise BvhError(
+            f"Frames: is not an integer: {frames_value!r}", path=path, where=f"line {n_frames_line}"
+        ) from None
+    try:
+        frame_time = float(time_value)
+    except ValueError:
+        raise BvhError(
+            f"Frame Time: is not a number: {time_value!r}", path=path, where=f"line {n_time_line}"
+        ) from None
+    if num_frames <= 0:
+        raise BvhError(
+            f"Frames: must be positive, got {num_frames}", path=path, where=f"line {n_frames_line}"
+        )
+    if not (math.isfinite(frame_time) and frame_time > 0):
+        raise BvhError(
+            f"Frame Time: must be positive, got {time_value}", path=path, where=f"line {n_time_line}"
+        )
+    data = rest[2:]
+    if len(data) != num_frames:
+        line = data[-1][0] if data else n_time_line
+        what = "truncated" if len(data) < num_frames else "extra lines"
+        raise BvhError(
+            f"{what}: Frames: says {num_frames}, found {len(data)} data lines",
+            path=path,
+            where=f"line {line}",
+        )
+    values = _parse_values(data, skeleton.num_channels, path)
+    return _assemble(skeleton, values, _fps(frame_time), path)
+
+
+def _fps(frame_time: float) -> float:
+    """1 / Frame Time, snapped to a whole number when the file's rounding is all that separates them
+    (``0.0333333`` -> 30, ``0.016667`` -> 60)."""
+    fps = 1.0 / frame_time
+    nearest = round(fps)
+    return float(nearest) if nearest > 0 and abs(fps - nearest) <= 1e-4 * fps else fps
+
+
+def _parse_values(data: list[tuple[int, str]], width: int, path: Path) -> np.ndarray:
+    """(T, width) channel values, each line checked for its count and for finite numbers."""
+    counts = np.fromiter((len(line.split()) for _, line in data), dtype=np.int64, count=len(data))
+    wrong = np.flatnonzero(counts != width)
+    if wrong.size:
+        n, _ = data[int(wrong[0])]
+        raise BvhError(
+            f"expected {width} channel values, found {counts[wrong[0]]}", path=path, where=f"line {n}"
+        )
+    text = " ".join(line for _, line in data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        flat = np.fromstring(text, dtype=np.float64, sep=" ")
+    if flat.size != width * len(data) or not np.isfinite(flat).all():
+        for n, line in data:
+            for tok in line.split():
+                try:
+                    ok = math.isfinite(float(tok))
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise BvhError(f"not a finite number: {tok!r}", path=path, where=f"line {n}")
+        raise BvhError("channel values could not be parsed", path=path)
+    return flat.reshape(len(data), width)
+
+
+def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path | None) -> Motion:
+    t, j = values.shape[0], len(skeleton.names)
+    local_pos = np.broadcast_to(skeleton.offsets, (t, j, 3)).copy()
+    rotations = np.broadcast_to(np.eye(3), (t, j, 3, 3)).copy()
+    col = 0
+    for k, chans in enumerate(skeleton.channels):
+        rot = None
+        for c in chans:
+            v = values[:, col]
+            col += 1
+            axis = _AXIS[c[0]]
+            if c.endswith("position"):
+                local_pos[:, k, axis] = v
+            else:
+                r = _axis_rotations(axis, v)
+                rot = r if rot is None else rot @ r
+        if rot is not None:
+            rotations[:, k] = rot
+    return Motion(skeleton, local_pos, rotations, fps, path)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _fmt(values: np.ndarray, precision: int) -> np.ndarray:
+    return np.char.mod(f"%.{precision}g", values)
+
+
+def motion_channel_values(motion: Motion) -> np.ndarray:
+    """(T, C) channel values that reproduce the motion in its skeleton's channel orders."""
+    sk = motion.skeleton
+    t = motion.num_frames
+    out = np.zeros((t, sk.num_channels))
+    col = 0
+    for k, chans in enumerate(sk.channels):
+        rot_chans = [c for c in chans if c.endswith("rotation")]
+        angles = {}
+        if rot_chans:
+            order = "".join(c[0] for c in rot_chans)
+            if len(order) == 3:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # gimbal lock: still a valid solution
+                    euler = Rotation.from_matrix(motion.rotations[:, k]).as_euler(order, degrees=True)
+                angles = {c: euler[:, i] for i, c in enumerate(rot_chans)}
+            else:  # fewer than three axes: read each angle off a single-axis rotation
+                rv = Rotation.from_matrix(motion.rotations[:, k]).as_rotvec(degrees=True)
+                angles = {c: rv[:, _AXIS[c[0]]] for c in rot_chans}
+        for c in chans:
+            out[:, col] = motion.local_positions[:, k, _AXIS[c[0]]] if c.endswith("position") else angles[c]
+            col += 1
+    return out
+
+
+def write_bvh(path: str | Path, motion: Motion, *, precision: int = 6) -> None:
+    """Write ``motion`` as BVH (atomically: a failure leaves no file)."""
+    sk = motion.skeleton
+    children: dict[int, list[int]] = {}
+    for k, p in enumerate(sk.parents):
+        children.setdefault(int(p), []).append(k)
+    lines = ["HIERARCHY"]
+
+    def emit(k: int, depth: int) -> None:
+        pad = "  " * depth
+        kind = "ROOT" if sk.parents[k] < 0 else "JOINT"
+        lines.append(f"{pad}{kind} {sk.names[k]}")
+        lines.append(f"{pad}{{")
+        lines.append(f"{pad}  OFFSET " + " ".join(_fmt(sk.offsets[k], precision)))
+        if sk.channels[k]:
+            lines.append(f"{pad}  CHANNELS {len(sk.channels[k])} " + " ".join(sk.channels[k]))
+        for c in children.get(k, []):
+            emit(c, depth + 1)
+        if k in sk.end_sites:
+            lines.extend(
+                [
+                    f"{pad}  End Site",
+                    f"{pad}  {{",
+                    f"{pad}    OFFSET " + " ".join(_fmt(sk.end_sites[k], precision)),
+                    f"{pad}  }}",
+                ]
+            )
+        lines.append(f"{pad}}}")
+
+    for root in children.get(-1, []):
+        emit(root, 0)
+    values = motion_channel_values(motion)
+    lines += [
+        "MOTION",
+        f"Frames: {motion.num_frames}",
+        f"Frame Time: {1.0 / motion.fps:.{max(precision, 8)}g}",
+    ]
+    body = "\n".join(" ".join(row) for row in _fmt(values, precision + 3))
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n" + body + "\n", encoding="utf-8")
