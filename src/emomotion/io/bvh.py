@@ -13,6 +13,7 @@ the root's position, which walks every Bandai clip in place, and its errors name
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,30 +316,28 @@ def _fps(frame_time: float) -> float:
     return float(nearest) if nearest > 0 and abs(fps - nearest) <= 1e-4 * fps else fps
 
 
+_ROW = re.compile(r"row (\d+)")
+
+
 def _parse_values(data: list[tuple[int, str]], width: int, path: Path) -> np.ndarray:
-    """(T, width) channel values, each line checked for its count and for finite numbers."""
-    counts = np.fromiter((len(line.split()) for _, line in data), dtype=np.int64, count=len(data))
-    wrong = np.flatnonzero(counts != width)
-    if wrong.size:
-        n, _ = data[int(wrong[0])]
+    """(T, width) channel values; a wrong count or a non-finite value names its line."""
+    try:
+        values = np.loadtxt([line for _, line in data], dtype=np.float64, ndmin=2, comments=None)
+    except ValueError as exc:
+        match = _ROW.search(str(exc))
+        row = min(int(match.group(1)) - 1, len(data) - 1) if match else 0
+        raise BvhError(f"bad channel values: {exc}", path=path, where=f"line {data[row][0]}") from None
+    if values.shape[1] != width:
         raise BvhError(
-            f"expected {width} channel values, found {counts[wrong[0]]}", path=path, where=f"line {n}"
+            f"expected {width} channel values per frame, found {values.shape[1]}",
+            path=path,
+            where=f"line {data[0][0]}",
         )
-    text = " ".join(line for _, line in data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        flat = np.fromstring(text, dtype=np.float64, sep=" ")
-    if flat.size != width * len(data) or not np.isfinite(flat).all():
-        for n, line in data:
-            for tok in line.split():
-                try:
-                    ok = math.isfinite(float(tok))
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise BvhError(f"not a finite number: {tok!r}", path=path, where=f"line {n}")
-        raise BvhError("channel values could not be parsed", path=path)
-    return flat.reshape(len(data), width)
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise BvhError("channel values are not finite (NaN or inf)", path=path, where=f"line {data[row][0]}")
+    return values
 
 
 def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path | None) -> Motion:
