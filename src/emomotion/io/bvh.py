@@ -13,7 +13,6 @@ the root's position, which walks every Bandai clip in place, and its errors name
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,17 +315,28 @@ def _fps(frame_time: float) -> float:
     return float(nearest) if nearest > 0 and abs(fps - nearest) <= 1e-4 * fps else fps
 
 
-_ROW = re.compile(r"row (\d+)")
+def _locate_bad_line(data: list[tuple[int, str]], width: int, path: Path) -> BvhError:
+    """The error for the first data line with a wrong count or a non-number (slow path)."""
+    for n, line in data:
+        words = line.split()
+        if len(words) != width:
+            return BvhError(
+                f"expected {width} channel values, found {len(words)}", path=path, where=f"line {n}"
+            )
+        for word in words:
+            try:
+                float(word)
+            except ValueError:
+                return BvhError(f"not a number: {word!r}", path=path, where=f"line {n}")
+    return BvhError("channel values could not be parsed", path=path)
 
 
 def _parse_values(data: list[tuple[int, str]], width: int, path: Path) -> np.ndarray:
     """(T, width) channel values; a wrong count or a non-finite value names its line."""
     try:
         values = np.loadtxt([line for _, line in data], dtype=np.float64, ndmin=2, comments=None)
-    except ValueError as exc:
-        match = _ROW.search(str(exc))
-        row = min(int(match.group(1)) - 1, len(data) - 1) if match else 0
-        raise BvhError(f"bad channel values: {exc}", path=path, where=f"line {data[row][0]}") from None
+    except ValueError:
+        raise _locate_bad_line(data, width, path) from None
     if values.shape[1] != width:
         raise BvhError(
             f"expected {width} channel values per frame, found {values.shape[1]}",
