@@ -11,8 +11,10 @@ import pytest
 from emomotion import features as F
 from emomotion import skeleton as sk
 from emomotion.errors import JointMapError, RetargetError
+from emomotion.io.bvh import read_bvh
 from emomotion.joint_maps import get_joint_map, guess_joint_map, joint_map_names, load_joint_map_file
 from emomotion.retarget import find_jumps, resample, retarget, select_joints
+from tests.conftest import shared_path
 
 
 def standing_pose() -> np.ndarray:
@@ -173,3 +175,57 @@ def test_canonical_features_of_retargeted_motion_are_clean():
     pos = walking(60, 20.0)
     out = F.process_joints(retarget(FakeMotion(pos * 100, 20.0, SMPL_BVH_NAMES), "smpl-bvh").joints)
     assert np.isfinite(out.features).all()
+
+
+# ----------------------------------------------------------------------------- real files
+
+
+def canonical_checks(joints: np.ndarray, name: str) -> F.ProcessedMotion:
+    out = F.process_joints(joints)
+    assert np.isfinite(out.features).all(), name
+    lengths = F.bone_lengths(out.joints)[:, 1:]
+    assert np.abs(lengths - sk.BONE_LENGTHS[1:]).max() < 1e-3, name
+    feet = out.joints[:, [7, 8, 10, 11], 1]
+    assert abs(feet.min()) < 0.01, name
+    r_hip, l_hip, r_sdr, l_sdr = sk.FACE_JOINTS
+    p = out.joints[0]
+    across = (p[r_hip] - p[l_hip]) + (p[r_sdr] - p[l_sdr])
+    forward = np.cross([0.0, 1.0, 0.0], across)
+    forward /= np.linalg.norm(forward)
+    np.testing.assert_allclose(forward, [0, 0, 1], atol=1e-6)
+    assert (p[15, 1] - p[0, 1]) > 0.3, f"{name}: head not above the pelvis"
+    return out
+
+
+def test_xsens_sample_gives_57_frames_without_the_bind_pose_jump():
+    result = retarget(read_bvh(shared_path("bvh-samples", "xsens_mvn_000001.bvh")), "xsens")
+    assert 56 <= result.joints.shape[0] <= 58
+    assert result.report.trimmed_start == 1 and result.report.units == "cm"
+    assert len(find_jumps(result.joints, 20.0)) == 0
+    canonical_checks(result.joints, "xsens")
+
+
+def test_smpl_template_retargets():
+    result = retarget(read_bvh(shared_path("bvh-samples", "smpl22_template_momask.bvh")), "smpl-bvh")
+    assert result.report.units == "m" and result.report.up == "y"
+    assert result.joints.shape[0] == 240  # 720 frames at 60 fps = 12 s
+    canonical_checks(result.joints, "smpl22")
+
+
+def test_every_bandai_clip_retargets_cleanly():
+    files = sorted(shared_path("bandai", "dataset-1", "data").glob("*.bvh"))
+    assert len(files) == 174
+    for f in files:
+        result = retarget(read_bvh(f), "bandai")
+        assert result.report.units == "cm" and not result.report.jumps, f.name
+        out = canonical_checks(result.joints, f.name)
+        if "_walk_" in f.name:  # a forward walk travels forward (+Z once facing +Z)
+            travel = out.joints[-1, 0] - out.joints[0, 0]
+            assert travel[2] > 1.0 and travel[2] > 3 * abs(travel[0]), f.name
+
+
+def test_bandai_walk_travels_about_nine_metres():
+    path = shared_path("bandai", "dataset-1", "data", "dataset-1_walk_angry_001.bvh")
+    joints = retarget(read_bvh(path), "bandai").joints
+    travel = np.linalg.norm(joints[-1, 0, [0, 2]] - joints[0, 0, [0, 2]])
+    assert 8.5 < travel < 9.5

@@ -115,7 +115,7 @@ def joints_to_bvh_motion(joints: np.ndarray, *, fps: float = sk.FPS, units: str 
         else:
             world[:, j] = parent_world
     parents = np.array(sk.PARENTS)
-    local_rot = np.einsum("tji,tjk->tik", world[:, np.maximum(parents, 0)], world)  # parent^T @ world
+    local_rot = np.einsum("...ji,...jk->...ik", world[:, np.maximum(parents, 0)], world)  # parent^T @ world
     local_rot[:, 0] = world[:, 0]
 
     order = _dfs_order()
