@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except SystemExit as exc:  # typer's way of finishing (0) or reporting a usage error (2)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return 0
 
 
