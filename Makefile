@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
-	$(PY) bench/pipeline.py
+	$(PY) -m bench.pipeline --dataset-2
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info

@@ -1,6 +1,6 @@
 """Parse + retarget + features throughput on the Bandai BVH data (source frames per second per core).
 
-    python bench/pipeline.py [--dataset-2] [--limit N]
+    python -m bench.pipeline [--dataset-2] [--limit N]
 
 Stages are timed separately on one core, then the whole pipeline runs again in 2 worker processes
 (ratio to one core). Peak memory is the largest resident set of one worker. Writes BENCHMARKS.md.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
-import sys
 import tarfile
 import tempfile
 import time
@@ -19,9 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emomotion.io.bvh import read_bvh
-
 from emomotion import features as F
+from emomotion.io.bvh import read_bvh
 from emomotion.retarget import retarget
 from report import write_section
 
