@@ -17,11 +17,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.report import write_section
 from emomotion import features as F
 from emomotion.io.bvh import read_bvh
 from emomotion.retarget import retarget
-from report import write_section
 
 log = logging.getLogger("bench.pipeline")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "bandai"
