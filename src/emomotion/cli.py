@@ -112,6 +112,42 @@ def data_build(
     typer.echo(build_dataset(cfg).describe())
 
 
+@data_app.command("merge")
+def data_merge(
+    inputs: Annotated[list[Path], typer.Argument(help="Two or more HumanML3D-layout folders.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    stats_from: Annotated[
+        Path | None,
+        typer.Option("--stats-from", help="Keep this dataset's Mean/Std (e.g. the pretraining set)."),
+    ] = None,
+    prefix: Annotated[
+        list[str] | None,
+        typer.Option("--prefix", help="Id prefix per input, in order (default: folder names)."),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
+) -> None:
+    """Merge datasets: per-source id prefixes, splits kept, manifests merged."""
+    from emomotion.data.merge import merge_datasets
+
+    summary = merge_datasets(inputs, out, prefixes=prefix or None, stats_from=stats_from, overwrite=overwrite)
+    typer.echo(summary.describe())
+
+
+@data_app.command("inspect")
+def data_inspect(
+    root: Annotated[Path, typer.Argument(help="A HumanML3D-layout folder.")],
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Summary picture (default: ROOT/inspect.png).")
+    ] = None,
+) -> None:
+    """Counts per emotion x action x split, lengths, and every problem found; a PNG summary."""
+    from emomotion.data.inspect import inspect_dataset
+
+    report = inspect_dataset(root, png=png or root / "inspect.png")
+    typer.echo(report.describe())
+    typer.echo(f"summary picture: {png or root / 'inspect.png'}")
+
+
 @data_app.command("sources")
 def data_sources() -> None:
     """List the registered dataset sources."""

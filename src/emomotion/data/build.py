@@ -186,6 +186,20 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
     ctx = BuildContext(
         input=cfg.input, seed=cfg.seed, joint_map=cfg.joint_map, labels=cfg.labels, options=dict(cfg.options)
     )
+    if getattr(source, "indexes_in_place", False):  # an existing HumanML3D layout: validate and index
+        manifest = source.index(ctx, cfg.out, overwrite=cfg.overwrite)  # type: ignore[attr-defined]
+        summary = manifest["summary"]
+        return BuildSummary(
+            out=cfg.out,
+            clips=summary["clips"],
+            mirrored=sum(1 for c in manifest["clips"].values() if c["mirrored_from"]),
+            skipped=tuple(Skipped(**s) for s in manifest["skipped"]),
+            feature_frames=summary["feature_frames"],
+            hours=summary["hours"],
+            split_counts=manifest["splits"]["counts"],
+            split_strategy="kept from input",
+            seconds=time.perf_counter() - start,
+        )
     clips, skipped = source.scan(ctx)
     keys = [c.key for c in clips]
     if len(set(keys)) != len(keys):

@@ -7,7 +7,7 @@ one module that calls :func:`register_source`.
 
 from __future__ import annotations
 
-from emomotion.data.sources import bandai, bvh_folder, emilya, synthetic  # noqa: F401  (registration)
+from emomotion.data.sources import bandai, bvh_folder, emilya, humanml3d, synthetic  # noqa: F401  (registration)
 from emomotion.data.sources.base import (
     BuildContext,
     LoadedClip,
