@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.pipeline --dataset-2
+	$(PY) -m bench.datasets
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info
