@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import resource
 import tarfile
 import tempfile
@@ -61,7 +62,7 @@ def run(files: list[Path], label: str) -> str:
     parse, ret, feat = (sum(r[i] for r in rows) for i in (1, 2, 3))
     total = parse + ret + feat
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         par_frames = sum(r[0] for r in pool.map(one_file, files, chunksize=8))
     par_time = time.perf_counter() - t0
     one_core = frames / total

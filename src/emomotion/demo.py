@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rich.progress import Progress
 
 from emomotion import features as F
 from emomotion import skeleton as sk
 from emomotion.io.atomic import save_npy, save_text
+from emomotion.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def run_demo(out: str | Path, *, seconds: float = 4.0) -> Path:
     start = time.perf_counter()
     rows: list[DemoRow] = []
     recovered: list[np.ndarray] = []
-    with Progress() as progress:
+    with progress_bar("clips") as progress:
         task = progress.add_task("representation round trips", total=len(DEMO_CLIPS))
         for action, emotion in DEMO_CLIPS:
             name = f"{action}_{emotion.lower().replace(' ', '_')}"

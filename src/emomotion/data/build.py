@@ -11,6 +11,7 @@ reason, in ``manifest.json`` and in the returned summary.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 import time
 import zlib
@@ -22,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from emomotion import __version__
 from emomotion import features as F
@@ -34,6 +34,7 @@ from emomotion.data.sources.base import sha256_of
 from emomotion.data.splits import SplitConfig, SplitItem, assign_splits
 from emomotion.data.stats import FeatureStats, group_average_std
 from emomotion.errors import ConfigError, EmomotionError
+from emomotion.progress import progress_bar
 
 log = logging.getLogger(__name__)
 FORMAT = "emomotion-dataset/1"
@@ -130,7 +131,8 @@ def _results(cfg: BuildConfig, clips: list[SourceClip], ctx: BuildContext) -> It
         for clip in clips:
             yield _process(cfg.source, clip, ctx, cfg.captions_per_clip)
         return
-    with ProcessPoolExecutor(cfg.workers) as pool:
+    # spawn, not fork: forking a process that runs progress-bar and torch threads can deadlock the child
+    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = pool.map(
             _process,
             [cfg.source] * len(clips),
@@ -215,14 +217,7 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
     records: dict[str, dict[str, Any]] = {}
     final_splits: dict[str, str] = {}
     skipped = list(skipped)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.speed} clips/s"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns) as progress:
+    with progress_bar("clips") as progress:
         task = progress.add_task(f"building {cfg.source}", total=len(clips))
         for result in _results(cfg, clips, ctx):
             progress.advance(task)

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import Progress
 
 from emomotion import __version__
 from emomotion.data import layout
 from emomotion.data.stats import FeatureStats, group_average_std
 from emomotion.errors import ConfigError, DatasetError
+from emomotion.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def merge_datasets(
     final_splits: dict[str, str] = {}
     clips: dict[str, dict[str, Any]] = {}
     per_input = dict.fromkeys(names, 0)
-    with Progress() as progress:
+    with progress_bar("clips") as progress:
         task = progress.add_task("merging", total=len(plan))
         for root, prefix, old, new, split, record in plan:
             for sub in (layout.FEATURES_DIR, layout.JOINTS_DIR):

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.progress import Progress
 
 from emomotion import __version__
 from emomotion import skeleton as sk
@@ -35,6 +34,7 @@ from emomotion.data.sources.base import (
     require_dir,
 )
 from emomotion.errors import ConfigError, DatasetError
+from emomotion.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class HumanML3DSource:
                 splits[clip_id] = split
         clips: dict[str, dict[str, Any]] = {}
         kept: dict[str, str] = {}
-        with Progress() as progress:
+        with progress_bar("clips") as progress:
             task = progress.add_task(f"indexing {root.name}", total=len(splits))
             for clip_id, split in sorted(splits.items()):
                 progress.advance(task)
