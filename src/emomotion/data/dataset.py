@@ -113,6 +113,16 @@ class MotionDataset(Dataset[MotionSample]):
         self.lengths = np.asarray(lengths, dtype=np.int32)
         self.emotions = np.asarray(emotions, dtype=np.int16)
         self._rng = random.Random(cfg.seed)
+        self._worker: int | None = None
+
+    def _generator(self) -> random.Random:
+        """The crop/caption RNG; each DataLoader worker reseeds its copy from torch's worker seed so
+        that workers do not repeat each other's choices (still deterministic for a seed)."""
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:
+            self._worker = info.id
+            self._rng = random.Random(info.seed)
+        return self._rng
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,7 +132,7 @@ class MotionDataset(Dataset[MotionSample]):
         length = stop - start
         if length <= self.cfg.max_frames:
             return start, stop
-        offset = self._rng.randint(0, length - self.cfg.max_frames) if self.cfg.random_crop else 0
+        offset = self._generator().randint(0, length - self.cfg.max_frames) if self.cfg.random_crop else 0
         return start + offset, start + offset + self.cfg.max_frames
 
     def __getitem__(self, index: int) -> MotionSample:
@@ -134,7 +144,7 @@ class MotionDataset(Dataset[MotionSample]):
             for c in captions
             if c.whole_clip or int(c.end * sk.FPS) - int(c.start * sk.FPS) >= self.cfg.min_frames
         ]
-        caption = self._rng.choice(usable or captions) if captions else None
+        caption = self._generator().choice(usable or captions) if captions else None
         start, stop = 0, data.shape[0]
         if caption is not None and not caption.whole_clip:
             start, stop = int(caption.start * sk.FPS), min(int(caption.end * sk.FPS), data.shape[0])
