@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,11 +147,25 @@ def plot_inspection(report: Inspection, path: Path) -> Path:
         ]
     )
     ax3.imshow(grid, aspect="auto", cmap="Blues")
+    for (r, c), n in np.ndenumerate(grid):
+        if n:
+            ax3.text(
+                c,
+                r,
+                str(n),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="white" if n > grid.max() / 2 else "black",
+            )
     ax3.set_xticks(range(len(actions)), actions, rotation=45, ha="right", fontsize=7)
     ax3.set_yticks(range(len(emotions)), emotions, fontsize=8)
     ax3.set(title="emotion x action")
     ax4.axis("off")
-    ax4.text(0, 1, report.describe()[:1500], va="top", family="monospace", fontsize=7)
+    wrapped = "\n".join(
+        textwrap.fill(line, 95, subsequent_indent="    ") for line in report.describe().splitlines()[:40]
+    )
+    ax4.text(0, 1, wrapped, va="top", family="monospace", fontsize=6)
     fig.suptitle(
         f"{report.root.name}: {report.clips} clips, {report.hours:.2f} h, {len(report.problems)} problems"
     )
