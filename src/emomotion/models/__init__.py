@@ -1,0 +1,1 @@
+"""Networks only: configs, presets and modules (no data, no files, no training)."""

@@ -1,0 +1,210 @@
+"""Gaussian diffusion with x0 prediction, as MDM trains it, and its samplers.
+
+Schedules: ``cosine`` (Nichol & Dhariwal 2021; MDM's default, diffusers' ``squaredcos_cap_v2``) and
+``linear`` (Ho et al. 2020, scaled to the step count). Samplers, one registry:
+
+- ``ddpm``: ancestral sampling with the fixed small (posterior) variance. With fewer steps than
+  trained it runs on an evenly spaced subset of the trained timesteps (respacing, Nichol &
+  Dhariwal), which at full steps is exactly MDM's sampler;
+- ``ddim``: deterministic DDIM (Song et al. 2021), eta = 0 unless given;
+- ``dpmpp``: DPM-Solver++ multistep (Lu et al. 2022) through diffusers' scheduler.
+
+A sampler calls ``denoise(x_t (B,T,F), t (B,) long) -> x0 (B,T,F)``: guidance, conditioning and
+the network live in that callable (see :func:`classifier_free_guidance`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from emomotion.errors import ConfigError
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    steps: int = 1000
+    schedule: Literal["cosine", "linear"] = "cosine"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"diffusion steps must be >= 1, got {self.steps}")
+        if self.schedule not in ("cosine", "linear"):
+            raise ConfigError(f"schedule must be cosine or linear, not {self.schedule!r}")
+
+
+def betas_for(cfg: DiffusionConfig) -> np.ndarray:
+    """(steps,) float64 noise schedule."""
+    n = cfg.steps
+    if cfg.schedule == "linear":
+        scale = 1000.0 / n
+        return np.linspace(scale * 1e-4, scale * 0.02, n, dtype=np.float64)
+    f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
+    return np.array([min(1 - f((i + 1) / n) / f(i / n), 0.999) for i in range(n)], dtype=np.float64)
+
+
+class GaussianDiffusion:
+    """Forward process and the quantities samplers need (float64, on the CPU; cast when used)."""
+
+    def __init__(self, cfg: DiffusionConfig) -> None:
+        self.cfg = cfg
+        self.betas = betas_for(cfg)
+        self.alphas_cumprod = np.cumprod(1.0 - self.betas)
+
+    @property
+    def num_steps(self) -> int:
+        return self.cfg.steps
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Noise x0 (B, T, F) to timesteps t (B,)."""
+        abar = torch.as_tensor(self.alphas_cumprod, device=x0.device, dtype=torch.float64)[t].to(x0.dtype)
+        return abar.sqrt()[:, None, None] * x0 + (1 - abar).sqrt()[:, None, None] * noise
+
+    def timesteps(self, steps: int | None) -> np.ndarray:
+        """Evenly spaced trained timesteps, ascending, always including 0 and the last one."""
+        n = self.num_steps if steps is None else steps
+        if not 1 <= n <= self.num_steps:
+            raise ConfigError(f"sampling steps must be in [1, {self.num_steps}] (the trained steps), got {n}")
+        if n == self.num_steps:
+            return np.arange(n)
+        return np.unique(np.linspace(0, self.num_steps - 1, n).round().astype(np.int64))
+
+
+def _noise(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    return torch.randn(
+        shape, generator=generator, device=generator.device if generator else device, dtype=dtype
+    ).to(device)
+
+
+def _apply_mask(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return x if mask is None else x * mask[..., None].to(x.dtype)
+
+
+def ddpm_step(
+    x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_prev: float, noise: torch.Tensor | None
+) -> torch.Tensor:
+    """One ancestral step x_t -> x_{t-1} given the predicted x0, with the fixed small (posterior) variance."""
+    beta = 1.0 - abar_t / abar_prev
+    coef_x0 = math.sqrt(abar_prev) * beta / (1.0 - abar_t)
+    coef_xt = math.sqrt(1.0 - beta) * (1.0 - abar_prev) / (1.0 - abar_t)
+    out = coef_x0 * x0 + coef_xt * x
+    if noise is not None:
+        out = out + math.sqrt(beta * (1.0 - abar_prev) / (1.0 - abar_t)) * noise
+    return out
+
+
+@torch.no_grad()
+def sample_ddpm(
+    diffusion: GaussianDiffusion,
+    denoise: Denoiser,
+    x: torch.Tensor,
+    steps: int | None,
+    generator: torch.Generator | None,
+    mask: torch.Tensor | None = None,
+    eta: float = 1.0,
+) -> torch.Tensor:
+    del eta
+    ts = diffusion.timesteps(steps)
+    abar = diffusion.alphas_cumprod[ts]
+    for k in range(len(ts) - 1, -1, -1):
+        t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
+        x0 = denoise(x, t)
+        abar_prev = abar[k - 1] if k > 0 else 1.0
+        noise = _noise(tuple(x.shape), generator, x.device, x.dtype) if k > 0 else None
+        x = ddpm_step(x, x0, abar[k], abar_prev, noise)
+        x = _apply_mask(x, mask)
+    return x
+
+
+@torch.no_grad()
+def sample_ddim(
+    diffusion: GaussianDiffusion,
+    denoise: Denoiser,
+    x: torch.Tensor,
+    steps: int | None,
+    generator: torch.Generator | None,
+    mask: torch.Tensor | None = None,
+    eta: float = 0.0,
+) -> torch.Tensor:
+    ts = diffusion.timesteps(steps)
+    abar = diffusion.alphas_cumprod[ts]
+    for k in range(len(ts) - 1, -1, -1):
+        t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
+        x0 = denoise(x, t)
+        abar_t = abar[k]
+        abar_prev = abar[k - 1] if k > 0 else 1.0
+        eps = (x - math.sqrt(abar_t) * x0) / math.sqrt(1.0 - abar_t)
+        sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)) if k > 0 else 0.0
+        x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1.0 - abar_prev - sigma**2, 0.0)) * eps
+        if sigma > 0:
+            x = x + sigma * _noise(tuple(x.shape), generator, x.device, x.dtype)
+        x = _apply_mask(x, mask)
+    return x
+
+
+@torch.no_grad()
+def sample_dpmpp(
+    diffusion: GaussianDiffusion,
+    denoise: Denoiser,
+    x: torch.Tensor,
+    steps: int | None,
+    generator: torch.Generator | None,
+    mask: torch.Tensor | None = None,
+    eta: float = 0.0,
+) -> torch.Tensor:
+    del eta
+    from diffusers import DPMSolverMultistepScheduler
+
+    n = steps or min(diffusion.num_steps, 20)
+    diffusion.timesteps(n)  # validates the range
+    scheduler = DPMSolverMultistepScheduler(
+        num_train_timesteps=diffusion.num_steps,
+        trained_betas=diffusion.betas.astype(np.float32),
+        prediction_type="sample",
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=True,
+    )
+    scheduler.set_timesteps(n, device=x.device)
+    for t in scheduler.timesteps:
+        tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
+        x0 = denoise(x, tt)
+        x = scheduler.step(x0, t, x).prev_sample
+        x = _apply_mask(x, mask)
+    return x
+
+
+Sampler = Callable[..., torch.Tensor]
+SAMPLERS: dict[str, Sampler] = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmpp": sample_dpmpp}
+
+
+def sample(
+    diffusion: GaussianDiffusion,
+    denoise: Denoiser,
+    shape: tuple[int, int, int],
+    *,
+    sampler: str = "ddpm",
+    steps: int | None = None,
+    seed: int | None = 0,
+    device: torch.device | str = "cpu",
+    mask: torch.Tensor | None = None,
+    eta: float | None = None,
+) -> torch.Tensor:
+    """Draw x0 samples (B, T, F) from noise; deterministic for a seed."""
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    device = torch.device(device)
+    generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
+    x = _noise(shape, generator, device, torch.float32)
+    x = _apply_mask(x, mask)
+    kwargs = {} if eta is None else {"eta": eta}
+    return SAMPLERS[sampler](diffusion, denoise, x, steps, generator, mask, **kwargs)
