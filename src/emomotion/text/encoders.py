@@ -50,6 +50,11 @@ class HFTextEncoder(TextEncoder):
         return getattr(cfg, "hidden_size", None) or cfg.dim
 
     def _encode(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        # One text at a time: a text's embedding then never depends on what it was batched with
+        # (padding changes the float results slightly), so cached and fresh embeddings agree exactly.
+        return [self._encode_batch([t])[0] for t in texts]
+
+    def _encode_batch(self, texts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         batch = self.tokenizer(
             texts, padding=True, truncation=True, max_length=self.spec.max_length, return_tensors="pt"
         )

@@ -1,0 +1,265 @@
+"""The shared training loop: accelerate (one CPU, one GPU, multi-GPU / multi-node unchanged), optional
+bf16 autocast, AdamW with warm-up, gradient clipping, EMA weights, a progress bar with loss and ETA,
+``metrics.csv``, atomic checkpoints every N steps, and exact resume.
+
+Resume restores the model, EMA, optimiser, LR schedule, the torch and dataset RNG states and the
+data position (epoch and batch), so an interrupted single-process run ends with the same weights
+as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from emomotion.checkpoint import (
+    Checkpoint,
+    checkpoint_name,
+    load_checkpoint,
+    load_train_state,
+    resolve_checkpoint,
+    save_checkpoint,
+    save_train_state,
+)
+from emomotion.data.dataset import MotionBatch, MotionDataset, collate
+from emomotion.errors import CheckpointError, ConfigError
+from emomotion.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999  # 0 disables EMA
+    save_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    mixed_precision: Literal["no", "bf16"] = "no"
+    cpu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
+            raise ConfigError("steps, batch_size, save_every and log_every must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.mixed_precision not in ("no", "bf16"):
+            raise ConfigError("mixed_precision must be 'no' or 'bf16'")
+
+
+class TrainStep(Protocol):
+    """A model family's loss on one batch."""
+
+    model: torch.nn.Module
+
+    def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+
+class EpochSampler(Sampler[int]):
+    """A fresh permutation per epoch from (seed, epoch), starting at a given batch (for resume)."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self.epoch = 0
+        self.start = 0
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        yield from torch.randperm(self.size, generator=g)[self.start :].tolist()
+
+    def __len__(self) -> int:
+        return self.size - self.start
+
+
+class EMA:
+    """Exponential moving average of the trainable weights (kept in float32)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(self.decay).add_(v.detach().float(), alpha=1 - self.decay)
+            else:
+                self.shadow[k].copy_(v)
+
+
+MetaFn = Callable[[int, dict[str, torch.Tensor], dict[str, torch.Tensor] | None], Checkpoint]
+
+
+def train_loop(
+    step: TrainStep,
+    dataset: MotionDataset,
+    cfg: TrainConfig,
+    run_dir: Path,
+    make_checkpoint: MetaFn,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> Path:
+    """Train ``step.model`` for ``cfg.steps`` steps; returns the last checkpoint written.
+
+    ``make_checkpoint(step, model_state, ema_state)`` fills in what the family saves (config, stats,
+    text spec). ``stop_after`` ends the run early (as an interruption would) after that many steps.
+    """
+    from accelerate import Accelerator
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
+    torch.manual_seed(cfg.seed)
+    model = step.model
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    warmup = max(cfg.warmup_steps, 0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
+    )
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    sampler = EpochSampler(len(dataset), cfg.seed)
+    batch_size = min(cfg.batch_size, len(dataset))  # never wait for a batch a small dataset cannot fill
+    per_epoch = len(dataset) // batch_size
+    done = 0
+    if resume:
+        try:
+            last = resolve_checkpoint(run_dir)
+        except CheckpointError:
+            last = None
+            log.info("nothing to resume in %s: starting from scratch", run_dir)
+        if last is not None:
+            ckpt = load_checkpoint(last)
+            state = load_train_state(last)
+            model.load_state_dict(ckpt.model_state, strict=False)
+            if ema is not None and ckpt.ema_state:
+                ema.shadow = {k: v.float().clone() for k, v in ckpt.ema_state.items()} | {
+                    k: v for k, v in ema.shadow.items() if k not in ckpt.ema_state
+                }
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            dataset._rng.setstate(_tuple_state(state["data_rng"]))
+            done = int(state["step"])
+            log.info("resumed %s at step %d", last, done)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    step.model = model
+    model.train()
+    metrics_path = run_dir / "metrics.csv"
+    new_file = not metrics_path.exists() or done == 0
+    last_path = None
+    target = cfg.steps if stop_after is None else min(cfg.steps, done + stop_after)
+    start_time = time.perf_counter()
+    data_time = 0.0
+    with (
+        open(metrics_path, "w" if new_file else "a", newline="") as metrics,
+        progress_bar("steps") as progress,
+    ):
+        writer = csv.writer(metrics)
+        if new_file:
+            writer.writerow(["step", "loss", "lr", "seconds", "data_seconds", "extra"])
+        task = progress.add_task("training", total=cfg.steps, completed=done)
+        while done < target:
+            epoch, offset = divmod(done, per_epoch)
+            sampler.epoch, sampler.start = epoch, offset * batch_size
+            # a private generator: DataLoader draws a seed from the global RNG per iterator otherwise,
+            # and resuming mid-epoch would shift every later draw
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                sampler=sampler,
+                collate_fn=collate,
+                drop_last=True,
+                generator=torch.Generator().manual_seed(cfg.seed),
+            )
+            t_data = time.perf_counter()
+            for batch in loader:
+                data_time += time.perf_counter() - t_data
+                batch = batch.to(accelerator.device)
+                with accelerator.autocast():
+                    loss, extra = step.loss(batch)
+                optimizer.zero_grad(set_to_none=True)
+                accelerator.backward(loss)
+                if cfg.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(accelerator.unwrap_model(model))
+                done += 1
+                progress.update(task, advance=1, description=f"training loss {loss.item():.4f}")
+                if done % cfg.log_every == 0 or done == target:
+                    writer.writerow(
+                        [
+                            done,
+                            f"{loss.item():.6f}",
+                            f"{scheduler.get_last_lr()[0]:.3e}",
+                            f"{time.perf_counter() - start_time:.2f}",
+                            f"{data_time:.2f}",
+                            repr(extra),
+                        ]
+                    )
+                    metrics.flush()
+                if done % cfg.save_every == 0 or done == target:
+                    last_path = _save(
+                        run_dir,
+                        done,
+                        accelerator.unwrap_model(model),
+                        ema,
+                        optimizer,
+                        scheduler,
+                        dataset,
+                        make_checkpoint,
+                    )
+                if done >= target:
+                    break
+                t_data = time.perf_counter()
+    step.model = accelerator.unwrap_model(model)
+    assert last_path is not None or done == target
+    return last_path if last_path is not None else resolve_checkpoint(run_dir)
+
+
+def _tuple_state(state: Any) -> Any:
+    return tuple(_tuple_state(s) for s in state) if isinstance(state, list | tuple) else state
+
+
+def _save(
+    run_dir: Path,
+    done: int,
+    model: torch.nn.Module,
+    ema: EMA | None,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    dataset: MotionDataset,
+    make_checkpoint: MetaFn,
+) -> Path:
+    path = run_dir / checkpoint_name(done)
+    ckpt = make_checkpoint(done, model.state_dict(), ema.shadow if ema else None)
+    save_train_state(
+        path,
+        {
+            "step": done,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "data_rng": list(dataset._rng.getstate()),
+        },
+    )
+    save_checkpoint(path, ckpt)  # written last: its presence means the pair is complete
+    return path

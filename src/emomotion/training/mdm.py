@@ -1,0 +1,157 @@
+"""Training and fine-tuning MDM: the diffusion loss on one batch, and the run that wires data, text
+encoder, model and diffusion into the shared loop."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
+from emomotion.data.emotions import EMOTIONS
+from emomotion.features import FOOT_CONTACT, recover_joints_t
+from emomotion.models.condition import MotionCondition
+from emomotion.models.mdm import MDM, MDMConfig, preset
+from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
+from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.loop import TrainConfig, train_loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GeometricLossWeights:
+    """MDM's optional geometric losses, on joints recovered from the predicted features."""
+
+    position: float = 0.0
+    velocity: float = 0.0
+    foot_contact: float = 0.0
+
+
+class MDMTrainStep:
+    """Masked MSE on the predicted x0 (MDM's simple loss) plus optional geometric terms."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        diffusion: GaussianDiffusion,
+        text_encoder: TextEncoder,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        geometric: GeometricLossWeights = GeometricLossWeights(),
+    ) -> None:
+        self.model = model
+        self.diffusion = diffusion
+        self.text_encoder = text_encoder
+        self.mean, self.std = mean, std
+        self.geometric = geometric
+
+    def condition(self, batch: MotionBatch, device: torch.device) -> MotionCondition:
+        text = self.text_encoder.encode(batch.texts, device=device)
+        return MotionCondition(text, emotion=batch.emotion)
+
+    def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        x0, mask = batch.motion, batch.mask  # (B, T, 263), (B, T)
+        b = x0.shape[0]
+        t = torch.randint(0, self.diffusion.num_steps, (b,)).to(x0.device)
+        noise = torch.randn(x0.shape).to(x0.device)
+        xt = self.diffusion.q_sample(x0, t, noise)
+        pred = self.model(xt, t, self.condition(batch, x0.device), mask)
+        m = mask[..., None].to(pred.dtype)
+        frames = m.sum().clamp(min=1.0)
+        loss = ((pred.float() - x0) ** 2 * m).sum() / (frames * x0.shape[-1])
+        extra: dict[str, float] = {"mse": float(loss.detach())}
+        g = self.geometric
+        if g.position or g.velocity or g.foot_contact:
+            mean, std = self.mean.to(x0.device), self.std.to(x0.device)
+            pj = recover_joints_t(pred.float() * std + mean)  # (B, T, 22, 3)
+            tj = recover_joints_t(x0 * std + mean)
+            jm = m[..., None]
+            if g.position:
+                pos = ((pj - tj) ** 2 * jm).sum() / (frames * 66)
+                loss = loss + g.position * pos
+                extra["position"] = float(pos.detach())
+            if g.velocity:
+                vm = (mask[:, 1:] & mask[:, :-1])[..., None, None].to(pj.dtype)
+                vel = (((pj[:, 1:] - pj[:, :-1]) - (tj[:, 1:] - tj[:, :-1])) ** 2 * vm).sum() / (
+                    vm.sum().clamp(min=1) * 66
+                )
+                loss = loss + g.velocity * vel
+                extra["velocity"] = float(vel.detach())
+            if g.foot_contact:
+                contact = (x0 * std + mean)[..., FOOT_CONTACT] > 0.5  # (B, T, 4) from the data
+                feet = pj[:, :, [7, 10, 8, 11]]
+                slide = (feet[:, 1:] - feet[:, :-1]) ** 2  # (B, T-1, 4, 3)
+                cm = (contact[:, :-1] & mask[:, 1:, None] & mask[:, :-1, None])[..., None].to(pj.dtype)
+                fc = (slide * cm).sum() / cm.sum().clamp(min=1)
+                loss = loss + g.foot_contact * fc
+                extra["foot_contact"] = float(fc.detach())
+        return loss, extra
+
+
+@dataclass(frozen=True)
+class MDMRun:
+    """Everything a training or fine-tuning run of MDM is, saved in its checkpoints."""
+
+    data: Path
+    out: Path
+    preset: str = "tiny"
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    text_encoder: TextEncoderSpec = field(default_factory=TextEncoderSpec)
+    emotion_conditioning: bool = False
+    geometric: GeometricLossWeights = field(default_factory=GeometricLossWeights)
+    max_frames: int = 196
+    init_from: Path | None = None  # fine-tuning: start from this checkpoint (its stats and text encoder)
+    stats_from: Path | None = None
+
+
+def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Train (or fine-tune, with ``init_from``) MDM; returns the last checkpoint."""
+    base: Checkpoint | None = load_checkpoint(run.init_from) if run.init_from else None
+    text_spec = base.text_encoder if base else run.text_encoder
+    encoder = build_text_encoder(text_spec)
+    dataset = MotionDataset(
+        DatasetConfig(
+            run.data, split="train", max_frames=run.max_frames, stats_root=run.stats_from, seed=run.train.seed
+        )
+    )
+    if base is not None:  # keep the base model's normalisation (renormalising broke public fine-tunes)
+        dataset.mean, dataset.std = base.mean.numpy(), base.std.numpy()
+        cfg = dataclass_from(MDMConfig, base.config)
+        diffusion_cfg = dataclass_from(DiffusionConfig, (base.extra or {}).get("diffusion", {}))
+    else:
+        cfg = preset(
+            run.preset, text_dim=encoder.dim, num_emotions=len(EMOTIONS) if run.emotion_conditioning else 0
+        )
+        diffusion_cfg = run.diffusion
+    torch.manual_seed(run.train.seed)  # initial weights are part of the run's seed
+    model = MDM(cfg)
+    if base is not None:
+        model.load_state_dict(base.build_model(use_ema=True).state_dict())
+    diffusion = GaussianDiffusion(diffusion_cfg)
+    mean = torch.as_tensor(dataset.mean, dtype=torch.float32)
+    std = torch.as_tensor(dataset.std, dtype=torch.float32)
+    step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric)
+    extra = {
+        "diffusion": asdict(diffusion_cfg),
+        "train": asdict(run.train),
+        "data": str(run.data),
+        "init_from": str(run.init_from) if run.init_from else None,
+        "geometric": asdict(run.geometric),
+    }
+
+    def make_checkpoint(
+        done: int, state: dict[str, torch.Tensor], ema: dict[str, torch.Tensor] | None
+    ) -> Checkpoint:
+        return Checkpoint("mdm", config_dict(cfg), state, mean, std, text_spec, done, ema, extra)
+
+    log.info(
+        "MDM %s: %.2fM parameters, %d training clips", run.preset, model.num_parameters() / 1e6, len(dataset)
+    )
+    return train_loop(
+        step, dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
+    )
