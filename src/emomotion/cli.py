@@ -157,6 +157,158 @@ def data_sources() -> None:
         typer.echo(f"{name:10s} {get_source(name).description}")
 
 
+train_app = typer.Typer(help="Train a model from scratch on a dataset.", no_args_is_help=True)
+finetune_app = typer.Typer(help="Fine-tune a trained model on another dataset.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(finetune_app, name="finetune")
+
+
+@train_app.command("mdm")
+def train_mdm(
+    data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, metrics.csv).")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | mdm")] = "small",
+    steps: Annotated[int, typer.Option("--steps")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-4,
+    diffusion_steps: Annotated[
+        int, typer.Option("--diffusion-steps", help="Trained diffusion steps (MDM: 1000 or 50).")
+    ] = 1000,
+    schedule: Annotated[str, typer.Option("--schedule", help="cosine | linear")] = "cosine",
+    text_encoder: Annotated[
+        str, typer.Option("--text-encoder", help="minilm | clip | distilbert")
+    ] = "minilm",
+    text_encoder_path: Annotated[
+        Path | None, typer.Option("--text-encoder-path", help="Local folder for clip / distilbert.")
+    ] = None,
+    emotion_conditioning: Annotated[
+        bool, typer.Option("--emotion-conditioning", help="Add an emotion-label embedding.")
+    ] = False,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bf16 autocast (CPU or GPU).")] = False,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    warmup: Annotated[int, typer.Option("--warmup")] = 0,
+    ema: Annotated[float, typer.Option("--ema", help="EMA decay (0 = off).")] = 0.9999,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Train MDM (x0-predicting diffusion) on a dataset."""
+    from emomotion.sampling.diffusion import DiffusionConfig
+    from emomotion.text import TextEncoderSpec
+    from emomotion.training.loop import TrainConfig
+    from emomotion.training.mdm import MDMRun, run_mdm
+
+    run = MDMRun(
+        data=data,
+        out=out,
+        preset=preset,
+        diffusion=DiffusionConfig(diffusion_steps, schedule),  # type: ignore[arg-type]
+        train=TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            save_every=save_every,
+            warmup_steps=warmup,
+            ema_decay=ema,
+            seed=seed,
+            mixed_precision="bf16" if bf16 else "no",
+        ),
+        text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
+        emotion_conditioning=emotion_conditioning,
+    )
+    typer.echo(str(run_mdm(run, resume=resume)))
+
+
+@finetune_app.command("mdm")
+def finetune_mdm(
+    source: Annotated[Path, typer.Option("--from", help="Base checkpoint or run directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Emotion dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    steps: Annotated[int, typer.Option("--steps")] = 500,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 1e-5,
+    bf16: Annotated[bool, typer.Option("--bf16")] = False,
+    save_every: Annotated[int, typer.Option("--save-every")] = 250,
+    ema: Annotated[float, typer.Option("--ema")] = 0.999,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Fine-tune all weights of an MDM checkpoint, keeping its normalisation and text encoder."""
+    from emomotion.training.loop import TrainConfig
+    from emomotion.training.mdm import MDMRun, run_mdm
+
+    run = MDMRun(
+        data=data,
+        out=out,
+        init_from=source,
+        train=TrainConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            save_every=save_every,
+            ema_decay=ema,
+            seed=seed,
+            mixed_precision="bf16" if bf16 else "no",
+        ),
+    )
+    typer.echo(str(run_mdm(run, resume=resume)))
+
+
+@app.command()
+def generate(
+    model: Annotated[Path, typer.Option("--model", help="Checkpoint or run directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    text: Annotated[list[str] | None, typer.Option("--text", help="A prompt (repeatable).")] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="A file with one prompt per line.")
+    ] = None,
+    length: Annotated[float, typer.Option("--length", help="Seconds.")] = 6.0,
+    num: Annotated[int, typer.Option("--num", help="Samples per prompt.")] = 1,
+    sampler: Annotated[str, typer.Option("--sampler", help="ddpm | ddim | dpmpp")] = "ddpm",
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Sampling steps (default: as trained).")
+    ] = None,
+    guidance: Annotated[float, typer.Option("--guidance")] = 2.5,
+    emotion: Annotated[
+        str | None, typer.Option("--emotion", help="Emotion label (models with emotion conditioning).")
+    ] = None,
+    emotion_scale: Annotated[float | None, typer.Option("--emotion-scale")] = None,
+    intensity: Annotated[float, typer.Option("--intensity")] = 1.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    formats: Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")] = "npy,bvh,gif",
+) -> None:
+    """Generate motion from text: features/joints .npy, .bvh, and animations."""
+    from emomotion.errors import ConfigError
+    from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
+
+    texts = list(text or [])
+    if prompts is not None:
+        try:
+            texts += [
+                line.strip() for line in prompts.read_text(encoding="utf-8").splitlines() if line.strip()
+            ]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read prompts: {exc}", path=prompts) from exc
+    request = GenerateRequest(
+        texts=tuple(texts),
+        seconds=length,
+        num=num,
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
+        emotion=emotion,
+        emotion_scale=emotion_scale,
+        intensity=intensity,
+        seed=seed,
+    )
+    fmt = tuple(f.strip() for f in formats.split(",") if f.strip())
+    unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}
+    if unknown:
+        raise ConfigError(f"unknown format(s) {sorted(unknown)}; use npy, bvh, gif, mp4")
+    motions = MotionGenerator(model)(request)
+    written = generate_to(out, motions, formats=fmt)
+    typer.echo(f"wrote {len(written)} files under {out}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),

@@ -75,3 +75,11 @@ def test_group_strategy_requires_groups_and_mirrors_follow():
         assign_splits([SplitItem("x")], SplitConfig(strategy="group"))
     with pytest.raises(ConfigError):
         SplitConfig(ratios=(0.5, 0.5, 0.5))
+
+
+def test_few_groups_still_fill_every_split():
+    data = items(n_actors=3, per_actor=10)
+    assignment, _ = assign_splits(data, SplitConfig(ratios=(0.8, 0.1, 0.1), strategy="actor"))
+    assert set(assignment.values()) == {"train", "val", "test"}
+    only_train, _ = assign_splits(data, SplitConfig(ratios=(1.0, 0.0, 0.0), strategy="actor"))
+    assert set(only_train.values()) == {"train"}

@@ -57,12 +57,19 @@ def _assign_groups(groups: Mapping[str, Sequence[str]], cfg: SplitConfig) -> dic
     total = sum(len(v) for v in groups.values())
     counts = dict.fromkeys(SPLITS, 0)
     out: dict[str, str] = {}
-    for key in keys:
-        deficits = {s: cfg.ratios[i] * total - counts[s] for i, s in enumerate(SPLITS) if cfg.ratios[i] > 0}
-        split = max(deficits, key=lambda s: deficits[s])
+
+    def put(key: str, split: str) -> None:
         counts[split] += len(groups[key])
         for clip in groups[key]:
             out[clip] = split
+
+    wanted = [s for i, s in enumerate(SPLITS) if cfg.ratios[i] > 0]
+    if len(keys) >= len(wanted):  # every split asked for gets a group: held-out splits the smallest ones
+        for split in reversed(wanted[1:]):
+            put(keys.pop(), split)
+    for key in keys:
+        deficits = {s: cfg.ratios[i] * total - counts[s] for i, s in enumerate(SPLITS) if cfg.ratios[i] > 0}
+        put(key, max(deficits, key=lambda s: deficits[s]))
     return out
 
 

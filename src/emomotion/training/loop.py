@@ -123,6 +123,11 @@ def train_loop(
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps its state process-wide; a second run in one process (tests, a server) may ask for
+    # another precision. The distributed part (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
     torch.manual_seed(cfg.seed)
     model = step.model

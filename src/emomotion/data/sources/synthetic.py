@@ -25,7 +25,7 @@ class SyntheticSource:
         actions = opts.get("actions") or sorted(syn.ACTIONS)
         emotions = opts.get("emotions") or list(syn.EMOTIONS)
         per_pair = int(opts.get("clips_per_pair", 1))
-        actors = int(opts.get("actors", 3))
+        actors = int(opts.get("actors", 6))
         lo, hi = opts.get("seconds", (3.0, 6.0))
         rng = random.Random(ctx.seed)
         clips = []

@@ -1,0 +1,153 @@
+"""Generate motion from text with a trained model: features, joints, BVH and animations.
+
+One request is one batch: every prompt x ``num`` samples are drawn together, and each distinct
+text is encoded once.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emomotion import skeleton as sk
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.data.emotions import EMOTION_INDEX, canonical_label
+from emomotion.errors import ConfigError
+from emomotion.features import recover_joints
+from emomotion.io.atomic import save_npy
+from emomotion.models.condition import MotionCondition
+from emomotion.sampling.diffusion import SAMPLERS, DiffusionConfig, GaussianDiffusion, sample
+from emomotion.sampling.guidance import classifier_free_guidance
+from emomotion.text import build_text_encoder
+
+log = logging.getLogger(__name__)
+MAX_TEXT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    texts: tuple[str, ...]
+    seconds: float = 6.0
+    num: int = 1
+    sampler: str = "ddpm"
+    steps: int | None = None
+    guidance: float = 2.5
+    emotion: str | None = None
+    emotion_scale: float | None = None
+    intensity: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.texts or any(not t.strip() for t in self.texts):
+            raise ConfigError("every prompt needs some text")
+        if any(len(t) > MAX_TEXT_CHARS for t in self.texts):
+            raise ConfigError(f"prompts are limited to {MAX_TEXT_CHARS} characters")
+        lo, hi = sk.MIN_FRAMES / sk.FPS, sk.MAX_FRAMES / sk.FPS
+        if not lo <= self.seconds <= hi:
+            raise ConfigError(f"length must be between {lo:g} and {hi:g} seconds, got {self.seconds:g}")
+        if not 1 <= self.num <= 64:
+            raise ConfigError(f"num must be in [1, 64], got {self.num}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        if not 0.0 <= self.intensity <= 1.0:
+            raise ConfigError("intensity must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class GeneratedMotion:
+    text: str
+    features: np.ndarray  # (T, 263) de-normalised
+    joints: np.ndarray  # (T, 22, 3)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
+
+
+class MotionGenerator:
+    """A loaded checkpoint with its text encoder and diffusion, ready to sample."""
+
+    def __init__(self, checkpoint: str | Path | Checkpoint, device: str | torch.device = "cpu") -> None:
+        self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        if self.ckpt.kind != "mdm":
+            raise ConfigError(
+                f"generation for model kind {self.ckpt.kind!r} is not available yet", path=self.ckpt.path
+            )
+        self.device = torch.device(device)
+        self.model = self.ckpt.build_model(use_ema=True).to(self.device)
+        self.encoder = build_text_encoder(self.ckpt.text_encoder)
+        self.diffusion = GaussianDiffusion(DiffusionConfig(**(self.ckpt.extra or {}).get("diffusion", {})))
+        self.mean = self.ckpt.mean.numpy()
+        self.std = self.ckpt.std.numpy()
+
+    def __call__(self, request: GenerateRequest) -> list[GeneratedMotion]:
+        if request.steps is not None and request.steps > self.diffusion.num_steps:
+            raise ConfigError(
+                f"steps {request.steps} exceed the {self.diffusion.num_steps} the model was trained with"
+            )
+        texts = [t for t in request.texts for _ in range(request.num)]
+        frames = round(request.seconds * sk.FPS)
+        emotion = intensity = None
+        num_emotions = self.ckpt.config.get("num_emotions", 0)
+        if request.emotion is not None:
+            if not num_emotions:
+                raise ConfigError(
+                    "this model has no emotion conditioning; put the emotion in the text instead"
+                )
+            try:
+                label = canonical_label(request.emotion).emotion
+            except KeyError as exc:
+                raise ConfigError(str(exc.args[0])) from exc
+            if label is None:
+                raise ConfigError(f"unknown emotion {request.emotion!r}")
+            emotion = torch.full((len(texts),), EMOTION_INDEX[label], device=self.device)
+            intensity = torch.full((len(texts),), float(request.intensity), device=self.device)
+        cond = MotionCondition(
+            self.encoder.encode(texts, device=self.device), emotion=emotion, intensity=intensity
+        )
+        scale = request.emotion_scale if emotion is not None else None
+        denoise = classifier_free_guidance(self.model, cond, text_scale=request.guidance, emotion_scale=scale)
+        with torch.no_grad():
+            x = sample(
+                self.diffusion,
+                denoise,
+                (len(texts), frames, sk.FEATURE_DIM),
+                sampler=request.sampler,
+                steps=request.steps,
+                seed=request.seed,
+                device=self.device,
+            )
+        feats = x.cpu().numpy() * self.std + self.mean
+        joints = recover_joints(feats)
+        return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
+
+
+def generate_to(
+    out: Path, motions: list[GeneratedMotion], *, formats: tuple[str, ...] = ("npy", "bvh", "gif")
+) -> list[Path]:
+    """Write each motion's files under ``out/NN_<text>/`` and a grid when there are several."""
+    from emomotion.export.smpl_bvh import save_smpl_bvh
+    from emomotion.render import render_animation, render_grid
+
+    written: list[Path] = []
+    for i, m in enumerate(motions):
+        folder = out / f"{i:02d}_{_slug(m.text)}"
+        if "npy" in formats:
+            written.append(save_npy(folder / "features.npy", m.features))
+            written.append(save_npy(folder / "joints.npy", m.joints.astype(np.float32)))
+        if "bvh" in formats:
+            written.append(save_smpl_bvh(folder / "motion.bvh", m.joints))
+        for fmt in ("gif", "mp4"):
+            if fmt in formats:
+                written.append(render_animation(m.joints, folder / f"motion.{fmt}", title=m.text))
+    if len(motions) > 1 and ("gif" in formats or "mp4" in formats):
+        ext = "gif" if "gif" in formats else "mp4"
+        written.append(
+            render_grid([m.joints for m in motions], out / f"grid.{ext}", titles=[m.text for m in motions])
+        )
+    return written

@@ -1,0 +1,153 @@
+"""`train mdm`, `finetune mdm` and `generate` through the CLI, with their error paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emomotion.cli import main
+from emomotion.io.bvh import read_bvh
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("cli")
+    assert main(["data", "build", "synthetic", "--out", str(base / "data"), "--clips-per-pair", "1"]) == 0
+    rc = main(
+        [
+            "train",
+            "mdm",
+            "--data",
+            str(base / "data"),
+            "--out",
+            str(base / "run"),
+            "--preset",
+            "tiny",
+            "--steps",
+            "12",
+            "--batch-size",
+            "8",
+            "--diffusion-steps",
+            "50",
+            "--save-every",
+            "6",
+            "--emotion-conditioning",
+            "--bf16",
+        ]
+    )
+    assert rc == 0
+    return base / "data", base / "run"
+
+
+def test_train_writes_checkpoints_and_resume_continues(trained, capsys):
+    data, run = trained
+    assert sorted(p.name for p in run.glob("step*.safetensors")) == [
+        "step00000006.safetensors",
+        "step00000012.safetensors",
+    ]
+    rc = main(
+        [
+            "train",
+            "mdm",
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--preset",
+            "tiny",
+            "--steps",
+            "14",
+            "--batch-size",
+            "8",
+            "--diffusion-steps",
+            "50",
+            "--save-every",
+            "100",
+            "--emotion-conditioning",
+            "--resume",
+        ]
+    )
+    assert rc == 0 and (run / "step00000014.safetensors").exists()
+
+
+def test_generate_outputs(trained, tmp_path, capsys):
+    _, run = trained
+    rc = main(
+        [
+            "generate",
+            "--model",
+            str(run),
+            "--text",
+            "a person walks sadly",
+            "--text",
+            "a person waves happily",
+            "--num",
+            "2",
+            "--length",
+            "2.5",
+            "--sampler",
+            "dpmpp",
+            "--steps",
+            "8",
+            "--emotion",
+            "Sadness",
+            "--emotion-scale",
+            "2",
+            "--out",
+            str(tmp_path / "g"),
+            "--format",
+            "npy,bvh,gif",
+        ]
+    )
+    assert rc == 0
+    folders = sorted(p for p in (tmp_path / "g").iterdir() if p.is_dir())
+    assert len(folders) == 4 and (tmp_path / "g" / "grid.gif").exists()
+    feats = np.load(folders[0] / "features.npy")
+    joints = np.load(folders[0] / "joints.npy")
+    assert feats.shape == (50, 263) and joints.shape == (50, 22, 3) and np.isfinite(joints).all()
+    assert read_bvh(folders[0] / "motion.bvh").num_frames == 50
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--text", ""], "needs some text"),
+        (["--text", "x", "--length", "30"], "between"),
+        (["--text", "x", "--sampler", "euler"], "unknown sampler"),
+        (["--text", "x", "--steps", "51"], "exceed"),
+        (["--text", "x", "--format", "fbx"], "unknown format"),
+        (["--text", "x", "--emotion", "Boredom"], "unknown emotion"),
+    ],
+)
+def test_bad_generate_requests(trained, tmp_path, capsys, args, message):
+    _, run = trained
+    rc = main(["generate", "--model", str(run), "--out", str(tmp_path / "g"), *args])
+    assert rc == 2 and message in capsys.readouterr().err
+
+
+def test_finetune_from_run_dir(trained, tmp_path):
+    data, run = trained
+    rc = main(
+        [
+            "finetune",
+            "mdm",
+            "--from",
+            str(run),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "ft"),
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+        ]
+    )
+    assert rc == 0 and (tmp_path / "ft" / "step00000003.safetensors").exists()
+
+
+def test_generate_from_missing_checkpoint(tmp_path, capsys):
+    rc = main(["generate", "--model", str(tmp_path / "nope"), "--text", "x", "--out", str(tmp_path / "g")])
+    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
