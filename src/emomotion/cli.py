@@ -309,6 +309,40 @@ def generate(
     typer.echo(f"wrote {len(written)} files under {out}")
 
 
+import_app = typer.Typer(help="Import official checkpoints as emomotion checkpoints.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("mdm")
+def import_mdm_cmd(
+    model: Annotated[Path, typer.Argument(help="Official model*.pt (flat or {'model','model_avg'}).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .safetensors checkpoint.")],
+    stats: Annotated[Path, typer.Option("--stats", help="Folder with the HumanML3D Mean.npy / Std.npy.")],
+    args: Annotated[
+        Path | None, typer.Option("--args", help="args.json (default: beside the model).")
+    ] = None,
+    text_encoder_path: Annotated[
+        Path | None, typer.Option("--text-encoder-path", help="Local CLIP / DistilBERT folder.")
+    ] = None,
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="Take 'model', not 'model_avg'.")] = False,
+) -> None:
+    """Import an official MDM checkpoint (trans_enc / trans_dec, CLIP or DistilBERT)."""
+    from emomotion.importers.mdm import import_mdm
+
+    typer.echo(
+        str(
+            import_mdm(
+                model,
+                out,
+                stats=stats,
+                args_path=args,
+                text_encoder_path=str(text_encoder_path) if text_encoder_path else None,
+                use_ema=not no_ema,
+            )
+        )
+    )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),

@@ -37,6 +37,11 @@ class MDMConfig:
     num_emotions: int = 0  # > 0 adds an emotion-label embedding (with a null row)
     emotion_mask_prob: float = 0.1
     max_len: int = 5000
+    # trans_dec only (as the official model): the decoder's memory is the text tokens (DistilBERT) or
+    # the one sentence embedding (CLIP), with the timestep embedding added; emb_trans_dec also
+    # prepends the timestep token to the motion frames
+    memory: Literal["tokens", "sentence"] = "tokens"
+    emb_trans_dec: bool = False
 
     def __post_init__(self) -> None:
         if self.latent_dim % self.num_heads:
@@ -163,17 +168,8 @@ class MDM(nn.Module):
         Returns the predicted clean motion (B, T, 263)."""
         b = x.shape[0]
         drop_text, drop_emotion = self._drops(cond, b, x.device)
-        emb = self.embed_timestep(timesteps)  # (1, B, d)
-        text_tokens = text_mask = None
-        if cond.text is not None:
-            keep = (~drop_text).to(x.dtype)[:, None]
-            if self.cfg.arch == "trans_enc":
-                emb = emb + self.embed_text(cond.text.sentence.to(x.dtype) * keep)[None]  # (1, B, d)
-            else:
-                text_tokens = self.embed_text(cond.text.tokens.to(x.dtype) * keep[:, :, None]).transpose(
-                    0, 1
-                )  # (L, B, d)
-                text_mask = ~cond.text.mask  # True = ignore
+        time_emb = self.embed_timestep(timesteps)  # (1, B, d)
+        cond_emb = torch.zeros_like(time_emb)  # emotion (and, for trans_enc, text) added here
         if self.cfg.num_emotions > 0 and cond.emotion is not None:
             null = self.cfg.num_emotions
             labels = torch.where(
@@ -182,20 +178,42 @@ class MDM(nn.Module):
             e = self.embed_emotion(labels)  # (B, d)
             if cond.intensity is not None:
                 e = e * cond.intensity.to(x.dtype)[:, None]
-            emb = emb + e[None]
+            cond_emb = cond_emb + e[None]
+        keep = (~drop_text).to(x.dtype)[:, None]
         h = self.input_process(x)  # (T, B, d)
-        pad = None
-        if mask is not None:
-            pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=x.device), ~mask], dim=1)  # (B, T+1)
-        seq = self.sequence_pos_encoder(torch.cat([emb, h], dim=0))  # (T+1, B, d)
+        pad = None if mask is None else ~mask  # (B, T) True = padding
         if self.cfg.arch == "trans_enc":
+            emb = time_emb + cond_emb
+            if cond.text is not None:
+                emb = emb + self.embed_text(cond.text.sentence.to(x.dtype) * keep)[None]  # (1, B, d)
+            if pad is not None:
+                pad = torch.cat(
+                    [torch.zeros(b, 1, dtype=torch.bool, device=x.device), pad], dim=1
+                )  # (B, T+1)
+            seq = self.sequence_pos_encoder(torch.cat([emb, h], dim=0))  # (T+1, B, d)
             out = self.seqTransEncoder(seq, src_key_padding_mask=pad)[1:]  # (T, B, d)
         else:
-            if text_tokens is None:
-                raise ConfigError("trans_dec needs text token states")
+            if cond.text is None:
+                raise ConfigError("trans_dec needs a text condition")
+            if self.cfg.memory == "tokens":
+                memory = self.embed_text(cond.text.tokens.to(x.dtype) * keep[:, :, None]).transpose(
+                    0, 1
+                )  # (L, B, d)
+                memory_pad = ~cond.text.mask
+            else:
+                memory = self.embed_text(cond.text.sentence.to(x.dtype) * keep)[None]  # (1, B, d)
+                memory_pad = None
+            memory = memory + time_emb + cond_emb
+            if self.cfg.emb_trans_dec:
+                h = torch.cat([time_emb + cond_emb, h], dim=0)
+                if pad is not None:
+                    pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=x.device), pad], dim=1)
+            seq = self.sequence_pos_encoder(h)
             out = self.seqTransDecoder(
-                seq, text_tokens, tgt_key_padding_mask=pad, memory_key_padding_mask=text_mask
-            )[1:]
+                seq, memory, tgt_key_padding_mask=pad, memory_key_padding_mask=memory_pad
+            )
+            if self.cfg.emb_trans_dec:
+                out = out[1:]
         return self.output_process(out)  # (B, T, 263)
 
     def num_parameters(self) -> int:
