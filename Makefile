@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.pipeline --dataset-2
 	$(PY) -m bench.datasets
+	$(PY) -m bench.generation
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info
