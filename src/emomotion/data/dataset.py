@@ -124,6 +124,13 @@ class MotionDataset(Dataset[MotionSample]):
             self._rng = random.Random(info.seed)
         return self._rng
 
+    def rng_state(self) -> tuple:
+        """The crop/caption RNG state (saved in training checkpoints for exact resume)."""
+        return self._rng.getstate()
+
+    def set_rng_state(self, state: tuple) -> None:
+        self._rng.setstate(state)
+
     def __len__(self) -> int:
         return len(self.ids)
 

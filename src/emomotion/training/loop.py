@@ -86,19 +86,26 @@ class EpochSampler(Sampler[int]):
 
 
 class EMA:
-    """Exponential moving average of the trainable weights (kept in float32)."""
+    """Exponential moving average of the trainable parameters (float32); buffers are taken as they are."""
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
-        self.shadow = {k: v.detach().float().clone() for k, v in model.state_dict().items()}
+        self.shadow = {k: p.detach().float().clone() for k, p in model.named_parameters() if p.requires_grad}
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].mul_(self.decay).add_(v.detach().float(), alpha=1 - self.decay)
-            else:
-                self.shadow[k].copy_(v)
+        for k, p in model.named_parameters():
+            if k in self.shadow:
+                self.shadow[k].mul_(self.decay).add_(p.detach().float(), alpha=1 - self.decay)
+
+    def state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The model's state_dict with the averaged parameters in place of the live ones."""
+        return {k: self.shadow.get(k, v) for k, v in model.state_dict().items()}
+
+    def load(self, state: dict[str, torch.Tensor]) -> None:
+        for k in self.shadow:
+            if k in state:
+                self.shadow[k] = state[k].float().clone()
 
 
 MetaFn = Callable[[int, dict[str, torch.Tensor], dict[str, torch.Tensor] | None], Checkpoint]
@@ -120,11 +127,10 @@ def train_loop(
     text spec). ``stop_after`` ends the run early (as an interruption would) after that many steps.
     """
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    from accelerate.state import AcceleratorState
-
     # accelerate keeps its state process-wide; a second run in one process (tests, a server) may ask for
     # another precision. The distributed part (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -154,13 +160,11 @@ def train_loop(
             state = load_train_state(last)
             model.load_state_dict(ckpt.model_state, strict=False)
             if ema is not None and ckpt.ema_state:
-                ema.shadow = {k: v.float().clone() for k, v in ckpt.ema_state.items()} | {
-                    k: v for k, v in ema.shadow.items() if k not in ckpt.ema_state
-                }
+                ema.load(ckpt.ema_state)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
-            dataset._rng.setstate(_tuple_state(state["data_rng"]))
+            dataset.set_rng_state(_tuple_state(state["data_rng"]))
             done = int(state["step"])
             log.info("resumed %s at step %d", last, done)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -255,7 +259,7 @@ def _save(
     make_checkpoint: MetaFn,
 ) -> Path:
     path = run_dir / checkpoint_name(done)
-    ckpt = make_checkpoint(done, model.state_dict(), ema.shadow if ema else None)
+    ckpt = make_checkpoint(done, model.state_dict(), ema.state_dict(model) if ema else None)
     save_train_state(
         path,
         {
@@ -263,7 +267,7 @@ def _save(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "data_rng": list(dataset._rng.getstate()),
+            "data_rng": list(dataset.rng_state()),
         },
     )
     save_checkpoint(path, ckpt)  # written last: its presence means the pair is complete
