@@ -102,6 +102,25 @@ def ddpm_step(
     return out
 
 
+def _reverse(
+    diffusion: GaussianDiffusion,
+    denoise: Denoiser,
+    x: torch.Tensor,
+    steps: int | None,
+    mask: torch.Tensor | None,
+    step: Callable[[torch.Tensor, torch.Tensor, float, float, bool], torch.Tensor],
+) -> torch.Tensor:
+    """The reverse loop shared by DDPM and DDIM over the (respaced) timesteps, last to first;
+    ``step(x_t, x0, abar_t, abar_prev, last)`` moves one step."""
+    ts = diffusion.timesteps(steps)
+    abar = diffusion.alphas_cumprod[ts]
+    for k in range(len(ts) - 1, -1, -1):
+        t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
+        x0 = denoise(x, t)
+        x = _apply_mask(step(x, x0, float(abar[k]), float(abar[k - 1]) if k > 0 else 1.0, k == 0), mask)
+    return x
+
+
 @torch.no_grad()
 def sample_ddpm(
     diffusion: GaussianDiffusion,
@@ -113,16 +132,12 @@ def sample_ddpm(
     eta: float = 1.0,
 ) -> torch.Tensor:
     del eta
-    ts = diffusion.timesteps(steps)
-    abar = diffusion.alphas_cumprod[ts]
-    for k in range(len(ts) - 1, -1, -1):
-        t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
-        x0 = denoise(x, t)
-        abar_prev = abar[k - 1] if k > 0 else 1.0
-        noise = _noise(tuple(x.shape), generator, x.device, x.dtype) if k > 0 else None
-        x = ddpm_step(x, x0, abar[k], abar_prev, noise)
-        x = _apply_mask(x, mask)
-    return x
+
+    def step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_prev: float, last: bool) -> torch.Tensor:
+        noise = None if last else _noise(tuple(x.shape), generator, x.device, x.dtype)
+        return ddpm_step(x, x0, abar_t, abar_prev, noise)
+
+    return _reverse(diffusion, denoise, x, steps, mask, step)
 
 
 @torch.no_grad()
@@ -135,20 +150,15 @@ def sample_ddim(
     mask: torch.Tensor | None = None,
     eta: float = 0.0,
 ) -> torch.Tensor:
-    ts = diffusion.timesteps(steps)
-    abar = diffusion.alphas_cumprod[ts]
-    for k in range(len(ts) - 1, -1, -1):
-        t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
-        x0 = denoise(x, t)
-        abar_t = abar[k]
-        abar_prev = abar[k - 1] if k > 0 else 1.0
+    def step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_prev: float, last: bool) -> torch.Tensor:
         eps = (x - math.sqrt(abar_t) * x0) / math.sqrt(1.0 - abar_t)
-        sigma = eta * math.sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev)) if k > 0 else 0.0
-        x = math.sqrt(abar_prev) * x0 + math.sqrt(max(1.0 - abar_prev - sigma**2, 0.0)) * eps
+        sigma = 0.0 if last else eta * math.sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))
+        out = math.sqrt(abar_prev) * x0 + math.sqrt(max(1.0 - abar_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
-            x = x + sigma * _noise(tuple(x.shape), generator, x.device, x.dtype)
-        x = _apply_mask(x, mask)
-    return x
+            out = out + sigma * _noise(tuple(x.shape), generator, x.device, x.dtype)
+        return out
+
+    return _reverse(diffusion, denoise, x, steps, mask, step)
 
 
 @torch.no_grad()
