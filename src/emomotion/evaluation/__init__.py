@@ -1,0 +1,1 @@
+"""Evaluation: evaluator networks, metrics, emotion classifier, motion-quality cues, report."""
