@@ -22,7 +22,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 
@@ -390,7 +389,3 @@ def generate_corpus(
                     seed=int(rng.integers(2**31)),
                     actor=int(rng.integers(actors)),
                 )
-
-
-def describe_styles() -> dict[str, dict[str, Any]]:
-    return {name: dict(style.__dict__) for name, style in STYLES.items()}

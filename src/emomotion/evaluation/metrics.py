@@ -185,6 +185,11 @@ def fid(acts_a: ArrayLike, acts_b: ArrayLike) -> float:
     return frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
 
 
+def _index_pairs(gen: np.random.Generator, n: int, num_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two index vectors drawn independently, each without replacement (the official pairing)."""
+    return gen.choice(n, num_pairs, replace=False), gen.choice(n, num_pairs, replace=False)
+
+
 def diversity(acts: ArrayLike, *, num_pairs: int = 300, rng: np.random.Generator) -> float:
     """Diversity: mean distance of ``num_pairs`` random pairs of embeddings ``acts (N, D)``.
 
@@ -202,8 +207,7 @@ def diversity(acts: ArrayLike, *, num_pairs: int = 300, rng: np.random.Generator
             f"diversity draws {num_pairs} samples without replacement but acts has only {n} rows "
             f"(shape {arr.shape}); use more samples or a smaller num_pairs"
         )
-    first = gen.choice(n, num_pairs, replace=False)
-    second = gen.choice(n, num_pairs, replace=False)
+    first, second = _index_pairs(gen, n, num_pairs)
     return float(np.linalg.norm(arr[first] - arr[second], axis=1).mean())
 
 
@@ -224,8 +228,7 @@ def multimodality(acts: ArrayLike, *, num_pairs: int = 10, rng: np.random.Genera
             f"multimodality draws {num_pairs} repeats without replacement but acts has only {repeats} "
             f"per text (shape {arr.shape})"
         )
-    first = gen.choice(repeats, num_pairs, replace=False)
-    second = gen.choice(repeats, num_pairs, replace=False)
+    first, second = _index_pairs(gen, repeats, num_pairs)
     return float(np.linalg.norm(arr[:, first] - arr[:, second], axis=2).mean())
 
 
