@@ -10,6 +10,7 @@ Both are written atomically. Wherever a checkpoint is expected, a run directory 
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -29,7 +30,14 @@ FORMAT = "emomotion-checkpoint/1"
 _STEP = re.compile(r"step(\d+)\.safetensors$")
 
 ModelFactory = Callable[[Mapping[str, Any]], torch.nn.Module]
-_MODEL_KINDS: dict[str, ModelFactory] = {}
+_MODEL_KINDS: dict[str, ModelFactory | str] = {
+    # kind -> factory, or the module whose ``build_from_config(config)`` builds it (imported lazily)
+    "mdm": "emomotion.models.mdm",
+    "vqvae": "emomotion.models.vqvae",
+    "mmm": "emomotion.models.masked",
+    "evaluator": "emomotion.evaluation.evaluator",
+    "emotion_classifier": "emomotion.evaluation.emotion_classifier",
+}
 
 
 def register_model_kind(kind: str, factory: ModelFactory) -> None:
@@ -37,13 +45,14 @@ def register_model_kind(kind: str, factory: ModelFactory) -> None:
     _MODEL_KINDS[kind] = factory
 
 
-def _mdm_factory(config: Mapping[str, Any]) -> torch.nn.Module:
-    from emomotion.models.mdm import MDM, MDMConfig
-
-    return MDM(MDMConfig(**config))
-
-
-register_model_kind("mdm", _mdm_factory)
+def model_factory(kind: str, path: Path | None = None) -> ModelFactory:
+    entry = _MODEL_KINDS.get(kind)
+    if entry is None:
+        raise CheckpointError(f"unknown model kind {kind!r}", path=path)
+    if isinstance(entry, str):
+        entry = importlib.import_module(entry).build_from_config
+        _MODEL_KINDS[kind] = entry
+    return entry
 
 
 def config_dict(cfg: Any) -> dict[str, Any]:
@@ -77,9 +86,7 @@ class Checkpoint:
 
     def build_model(self, *, use_ema: bool = True) -> torch.nn.Module:
         """The model with its weights (EMA weights when present and ``use_ema``), in eval mode."""
-        if self.kind not in _MODEL_KINDS:
-            raise CheckpointError(f"unknown model kind {self.kind!r}", path=self.path)
-        model = _MODEL_KINDS[self.kind](self.config)
+        model = model_factory(self.kind, self.path)(self.config)
         state = self.ema_state if use_ema and self.ema_state else self.model_state
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith(".pe")]

@@ -11,8 +11,9 @@ sequence-first layout lives inside :meth:`MDM.forward` only. Padded frames are m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -218,3 +219,8 @@ class MDM(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def build_from_config(config: Mapping[str, Any]) -> MDM:
+    """The checkpoint registry's factory for kind ``mdm``."""
+    return MDM(MDMConfig(**config))
