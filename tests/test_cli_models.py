@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emomotion.checkpoint import load_checkpoint
 from emomotion.cli import main
 from emomotion.io.bvh import read_bvh
 
@@ -127,8 +128,15 @@ def test_bad_generate_requests(trained, tmp_path, capsys, args, message):
     assert rc == 2 and message in capsys.readouterr().err
 
 
-def test_finetune_from_run_dir(trained, tmp_path):
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--strategy", "lora", "--lora-rank", "2"], ["--strategy", "freeze", "--replay-ratio", "0.5"]],
+    ids=["full", "lora", "freeze+replay"],
+)
+def test_finetune_from_run_dir(trained, tmp_path, extra):
     data, run = trained
+    if "--replay-ratio" in extra:
+        extra = [*extra, "--replay", str(data)]
     rc = main(
         [
             "finetune",
@@ -143,9 +151,32 @@ def test_finetune_from_run_dir(trained, tmp_path):
             "3",
             "--batch-size",
             "4",
+            *extra,
         ]
     )
     assert rc == 0 and (tmp_path / "ft" / "step00000003.safetensors").exists()
+    tuned = load_checkpoint(tmp_path / "ft")
+    assert tuned.extra["finetune"]["strategy"] == (extra[1] if extra else "full")
+    tuned.build_model()
+
+
+def test_finetune_unknown_strategy_is_a_clear_error(trained, tmp_path, capsys):
+    data, run = trained
+    rc = main(
+        [
+            "finetune",
+            "mdm",
+            "--from",
+            str(run),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "x"),
+            "--strategy",
+            "half",
+        ]
+    )
+    assert rc == 2 and "unknown fine-tuning strategy 'half'" in capsys.readouterr().err
 
 
 def test_generate_from_missing_checkpoint(tmp_path, capsys):

@@ -223,6 +223,23 @@ def finetune_mdm(
     source: Annotated[Path, typer.Option("--from", help="Base checkpoint or run directory.")],
     data: Annotated[Path, typer.Option("--data", help="Emotion dataset folder.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="full | freeze | lora")] = "full",
+    lora_rank: Annotated[int, typer.Option("--lora-rank")] = 8,
+    lora_alpha: Annotated[float, typer.Option("--lora-alpha")] = 16.0,
+    freeze_layers: Annotated[
+        int | None,
+        typer.Option("--freeze-layers", help="freeze: lower transformer layers kept fixed (default half)."),
+    ] = None,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="Base dataset replayed against forgetting.")
+    ] = None,
+    replay_ratio: Annotated[
+        float, typer.Option("--replay-ratio", help="Share of each batch from --replay.")
+    ] = 0.25,
+    add_emotion_conditioning: Annotated[
+        bool,
+        typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table."),
+    ] = False,
     steps: Annotated[int, typer.Option("--steps")] = 500,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 1e-5,
@@ -232,14 +249,27 @@ def finetune_mdm(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
-    """Fine-tune all weights of an MDM checkpoint, keeping its normalisation and text encoder."""
+    """Fine-tune an MDM checkpoint (full, freeze or LoRA; optional replay), keeping its normalisation
+    and text encoder."""
+    from emomotion.checkpoint import load_checkpoint
+    from emomotion.training.finetune import FinetuneConfig
     from emomotion.training.loop import TrainConfig
-    from emomotion.training.mdm import MDMRun, run_mdm
+    from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
 
+    layers = int(load_checkpoint(source).config.get("num_layers", 8))
     run = MDMRun(
         data=data,
         out=out,
         init_from=source,
+        finetune=FinetuneConfig(
+            strategy,  # type: ignore[arg-type]
+            freeze=freeze_patterns(layers, freeze_layers) if strategy == "freeze" else (),
+            lora_rank=lora_rank,
+            lora_alpha=lora_alpha,
+        ),
+        add_emotion_conditioning=add_emotion_conditioning,
+        replay=replay,
+        replay_ratio=replay_ratio if replay is not None else 0.0,
         train=TrainConfig(
             steps=steps,
             batch_size=batch_size,

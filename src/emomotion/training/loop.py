@@ -29,9 +29,10 @@ from emomotion.checkpoint import (
     save_checkpoint,
     save_train_state,
 )
-from emomotion.data.dataset import MotionBatch, MotionDataset, collate
+from emomotion.data.dataset import MotionBatch, MotionSample, collate
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.progress import progress_bar
+from emomotion.training.finetune import has_adapters, merged_state_dict
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class EMA:
 
     def state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
         """The model's state_dict with the averaged parameters in place of the live ones."""
-        return {k: self.shadow.get(k, v) for k, v in model.state_dict().items()}
+        return {k: self.shadow[k] if k in self.shadow else v.clone() for k, v in model.state_dict().items()}
 
     def load(self, state: dict[str, torch.Tensor]) -> None:
         for k in self.shadow:
@@ -108,12 +109,21 @@ class EMA:
                 self.shadow[k] = state[k].float().clone()
 
 
+class TrainDataset(Protocol):
+    """What the loop needs of a dataset: items for ``collate`` and a resumable RNG."""
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int) -> MotionSample: ...
+    def rng_state(self) -> tuple: ...
+    def set_rng_state(self, state: tuple) -> None: ...
+
+
 MetaFn = Callable[[int, dict[str, torch.Tensor], dict[str, torch.Tensor] | None], Checkpoint]
 
 
 def train_loop(
     step: TrainStep,
-    dataset: MotionDataset,
+    dataset: TrainDataset,
     cfg: TrainConfig,
     run_dir: Path,
     make_checkpoint: MetaFn,
@@ -158,9 +168,10 @@ def train_loop(
         if last is not None:
             ckpt = load_checkpoint(last)
             state = load_train_state(last)
-            model.load_state_dict(ckpt.model_state, strict=False)
-            if ema is not None and ckpt.ema_state:
-                ema.load(ckpt.ema_state)
+            # with adapters (LoRA) the checkpoint holds merged weights; the live ones are in the train state
+            model.load_state_dict(state.get("live_model") or ckpt.model_state, strict=False)
+            if ema is not None and (state.get("live_ema") or ckpt.ema_state):
+                ema.load(state.get("live_ema") or ckpt.ema_state)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
@@ -255,20 +266,27 @@ def _save(
     ema: EMA | None,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
-    dataset: MotionDataset,
+    dataset: TrainDataset,
     make_checkpoint: MetaFn,
 ) -> Path:
     path = run_dir / checkpoint_name(done)
-    ckpt = make_checkpoint(done, model.state_dict(), ema.state_dict(model) if ema else None)
-    save_train_state(
-        path,
-        {
-            "step": done,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "data_rng": list(dataset.rng_state()),
-        },
-    )
+    live = model.state_dict()
+    live_ema = ema.state_dict(model) if ema else None
+    train_state: dict[str, Any] = {
+        "step": done,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "data_rng": list(dataset.rng_state()),
+    }
+    if has_adapters(model):  # checkpoints hold plain weights in the model's own layout
+        train_state["live_model"] = live
+        train_state["live_ema"] = {
+            k: v for k, v in (live_ema or {}).items() if k in (ema.shadow if ema else {})
+        }
+        live = merged_state_dict(model, live)
+        live_ema = merged_state_dict(model, live_ema) if live_ema is not None else None
+    ckpt = make_checkpoint(done, live, live_ema)
+    save_train_state(path, train_state)
     save_checkpoint(path, ckpt)  # written last: its presence means the pair is complete
     return path

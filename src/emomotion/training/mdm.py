@@ -4,7 +4,7 @@ encoder, model and diffusion into the shared loop."""
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -12,11 +12,13 @@ import torch
 from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.data.emotions import EMOTIONS
+from emomotion.errors import ConfigError
 from emomotion.features import FOOT_CONTACT, recover_joints_t
 from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, MDMConfig, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
 from emomotion.training.loop import TrainConfig, train_loop
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,27 @@ class MDMRun:
     max_frames: int = 196
     init_from: Path | None = None  # fine-tuning: start from this checkpoint (its stats and text encoder)
     stats_from: Path | None = None
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    # fine-tuning a text-only base on labelled data: add a label table, zero-initialised
+    add_emotion_conditioning: bool = False
+    replay: Path | None = None  # fine-tuning: base dataset replayed against forgetting
+    replay_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.init_from is None and (self.replay is not None or self.finetune.strategy != "full"):
+            raise ConfigError("fine-tuning strategies and replay need a base checkpoint (init_from)")
+        if (self.replay is None) != (self.replay_ratio == 0.0):
+            raise ConfigError("replay needs both a dataset and a ratio in (0, 1)")
+
+
+def freeze_patterns(num_layers: int, frozen_layers: int | None = None) -> tuple[str, ...]:
+    """The ``freeze`` strategy's default for MDM: the input side (pose, text and timestep embeddings) and
+    the first half of the transformer layers stay fixed; the upper layers and the output train."""
+    k = num_layers // 2 if frozen_layers is None else frozen_layers
+    if not 0 <= k <= num_layers:
+        raise ConfigError(f"frozen layers must be in [0, {num_layers}], got {k}")
+    layers = [rf"seqTrans(Encoder|Decoder)\.layers\.{i}\." for i in range(k)]
+    return (r"input_process\.", r"embed_text\.", r"embed_timestep\.", *layers)
 
 
 def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None) -> Path:
@@ -114,14 +137,22 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     base: Checkpoint | None = load_checkpoint(run.init_from) if run.init_from else None
     text_spec = base.text_encoder if base else run.text_encoder
     encoder = build_text_encoder(text_spec)
-    dataset = MotionDataset(
+    dataset: MotionDataset | ReplayDataset = MotionDataset(
         DatasetConfig(
             run.data, split="train", max_frames=run.max_frames, stats_root=run.stats_from, seed=run.train.seed
         )
     )
     if base is not None:  # keep the base model's normalisation (renormalising broke public fine-tunes)
         dataset.mean, dataset.std = base.mean.numpy(), base.std.numpy()
+        if run.replay is not None:
+            replay = MotionDataset(
+                DatasetConfig(run.replay, split="train", max_frames=run.max_frames, seed=run.train.seed + 1)
+            )
+            replay.mean, replay.std = dataset.mean, dataset.std
+            dataset = ReplayDataset(dataset, replay, run.replay_ratio, seed=run.train.seed)
         cfg = dataclass_from(MDMConfig, base.config)
+        if run.add_emotion_conditioning and cfg.num_emotions == 0:
+            cfg = replace(cfg, num_emotions=len(EMOTIONS))
         diffusion_cfg = dataclass_from(DiffusionConfig, (base.extra or {}).get("diffusion", {}))
     else:
         cfg = preset(
@@ -131,7 +162,14 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     torch.manual_seed(run.train.seed)  # initial weights are part of the run's seed
     model = MDM(cfg)
     if base is not None:
-        model.load_state_dict(base.build_model(use_ema=True).state_dict())
+        missing, _ = model.load_state_dict(base.build_model(use_ema=True).state_dict(), strict=False)
+        if any(not k.startswith("embed_emotion.") for k in missing):
+            raise ConfigError(f"base checkpoint lacks weights {missing[:5]}", path=base.path)
+        if missing:  # a new label table starts at zero: the fine-tune starts exactly at the base model
+            torch.nn.init.zeros_(model.embed_emotion.weight)
+        apply_strategy(model, run.finetune)
+        if missing:
+            model.embed_emotion.requires_grad_(True)
     diffusion = GaussianDiffusion(diffusion_cfg)
     mean = torch.as_tensor(dataset.mean, dtype=torch.float32)
     std = torch.as_tensor(dataset.std, dtype=torch.float32)
@@ -142,6 +180,8 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
         "data": str(run.data),
         "init_from": str(run.init_from) if run.init_from else None,
         "geometric": asdict(run.geometric),
+        "finetune": asdict(run.finetune) if base is not None else None,
+        "replay": {"data": str(run.replay), "ratio": run.replay_ratio} if run.replay else None,
     }
 
     def make_checkpoint(
@@ -150,7 +190,10 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
         return Checkpoint("mdm", config_dict(cfg), state, mean, std, text_spec, done, ema, extra)
 
     log.info(
-        "MDM %s: %.2fM parameters, %d training clips", run.preset, model.num_parameters() / 1e6, len(dataset)
+        "MDM %s: %.2fM trainable parameters, %d training items",
+        run.preset if base is None else f"fine-tune ({run.finetune.strategy})",
+        model.num_parameters() / 1e6,
+        len(dataset),
     )
     return train_loop(
         step, dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
