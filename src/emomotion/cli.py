@@ -83,6 +83,12 @@ def data_build(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Rebuild an existing output folder.")
     ] = False,
+    emotions_only: Annotated[
+        bool,
+        typer.Option(
+            "--emotions-only", help="Keep only clips with an emotion label (others listed as skipped)."
+        ),
+    ] = False,
 ) -> None:
     """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source."""
     from emomotion.data.build import BuildConfig, build_dataset
@@ -107,6 +113,7 @@ def data_build(
         split=SplitConfig(ratios=shares, strategy=split_by, seed=seed),  # type: ignore[arg-type]
         captions_per_clip=captions,
         overwrite=overwrite,
+        emotions_only=emotions_only,
         options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
     )
     typer.echo(build_dataset(cfg).describe())

@@ -132,3 +132,24 @@ def test_emilya_tree_from_the_xsens_sample(tmp_path):
     assert {c["action"] for c in clips.values()} == {"walk", "knock"}
     for rec in clips.values():
         assert rec["retarget"]["trimmed_start"] == 1 and 56 <= rec["retarget"]["frames"] <= 58
+
+
+def test_emotions_only_keeps_labelled_clips_and_lists_the_rest(tmp_path):
+    src = shared_path("bandai", "dataset-1")
+    root = tmp_path / "bandai"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(src / "cfg", root / "cfg")
+    for style in ("happy", "sad", "old", "giant"):
+        for f in sorted((src / "data").glob(f"dataset-1_walk_{style}_*"))[:2]:
+            shutil.copy(f, root / "data" / f.name)
+    summary = build_dataset(
+        BuildConfig(
+            source="bandai", input=root, out=tmp_path / "out", split=SplitConfig(), emotions_only=True
+        )
+    )
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {c["emotion"] for c in manifest["clips"].values()} == {"Joy", "Sadness"}
+    assert summary.clips == len(manifest["clips"]) == 2
+    reasons = {Path(s["path"]).name: s["reason"] for s in manifest["skipped"]}
+    assert sorted(reasons) == ["dataset-1_walk_giant_001.bvh", "dataset-1_walk_old_001.bvh"]
+    assert all("emotions only" in r for r in reasons.values()) and manifest["options"]["emotions_only"]

@@ -54,6 +54,7 @@ class BuildConfig:
     captions_per_clip: int = 3
     stats_split: Literal["train", "all"] = "train"
     overwrite: bool = False
+    emotions_only: bool = False  # keep clips with an emotion label; the others are listed as skipped
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -203,6 +204,17 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
             seconds=time.perf_counter() - start,
         )
     clips, skipped = source.scan(ctx)
+    if cfg.emotions_only:
+        kept = [c for c in clips if c.emotion.emotion is not None]
+        skipped = list(skipped) + [
+            Skipped(
+                str(c.path) if c.path else c.key,
+                f"no emotion label (style {c.style or c.emotion.source_label!r}); build asked for emotions only",
+            )
+            for c in clips
+            if c.emotion.emotion is None
+        ]
+        clips = kept
     keys = [c.key for c in clips]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"source {cfg.source!r} produced duplicate clip ids")
@@ -283,6 +295,7 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
                 "joint_map": cfg.joint_map,
                 "labels": str(cfg.labels) if cfg.labels else None,
                 "captions_per_clip": cfg.captions_per_clip,
+                "emotions_only": cfg.emotions_only,
                 **{k: v for k, v in cfg.options.items()},
             },
             "splits": {
