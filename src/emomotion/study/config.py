@@ -1,0 +1,182 @@
+"""What a study is: the two datasets, the models trained and fine-tuned on them, and the evaluation.
+
+A study config is a TOML file whose tables mirror these frozen dataclasses (unknown keys are an
+error naming the key). ``scale`` multiplies every step count and ``full_size`` swaps the small CPU
+presets for the official model sizes, so the same file runs in minutes on a CPU or at full size on
+GPUs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from emomotion.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """One dataset build: ``input`` is a folder, or a ``.tar.zst`` archive unpacked into the study folder
+    first (``archive_subdir`` names the folder inside it that the source reads)."""
+
+    source: str
+    input: str | None = None
+    archive_subdir: str | None = None
+    mirror: bool = False
+    emotions_only: bool = False
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FinetuneVariant:
+    """One fine-tuning recipe (MDM or MMM)."""
+
+    name: str
+    strategy: str = "full"  # full | freeze | lora
+    steps: int = 300
+    lr: float = 2e-5
+    batch_size: int = 32
+    replay_ratio: float = 0.0  # > 0: base-corpus batches mixed in
+    lora_rank: int = 8
+    add_emotion_conditioning: bool = False  # MDM: a label table beside the text
+    seeds: tuple[int, ...] = (0,)
+    # MMM only
+    train_vq: bool = False  # the study's failing recipe fine-tuned the VQ as well
+    temperature: float = 1.0  # decoding of this variant's evaluation (0 = greedy)
+    top_k: int = 0
+    guidance: float = 4.0
+
+
+@dataclass(frozen=True)
+class MDMStudy:
+    preset: str = "small"
+    full_preset: str = "mdm"
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 2e-4
+    warmup: int = 100
+    diffusion_steps: tuple[int, ...] = (1000, 50)
+    finetune: tuple[FinetuneVariant, ...] = ()
+
+
+@dataclass(frozen=True)
+class MMMStudy:
+    enabled: bool = True
+    vq_preset: str = "small"
+    full_vq_preset: str = "mmm"
+    vq_steps: int = 1500
+    vq_batch_size: int = 64
+    preset: str = "small"
+    full_preset: str = "mmm"
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 2e-4
+    decoding_steps: int = 10
+    finetune: tuple[FinetuneVariant, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvalStudy:
+    evaluator_preset: str = "small"
+    evaluator_steps: int = 1500
+    classifier_steps: int = 800
+    reps: int = 3
+    # (sampler, steps) rows per MDM model; 0 steps = as trained
+    mdm_samplers: tuple[tuple[str, int], ...] = (("ddpm", 0), ("ddim", 50), ("ddim", 20), ("ddim", 10))
+    max_prompts: int = 64  # test captions per evaluation repetition
+    guidance: float = 2.5
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    base: DataSpec
+    emotion: DataSpec
+    mdm: MDMStudy = field(default_factory=MDMStudy)
+    mmm: MMMStudy = field(default_factory=MMMStudy)
+    eval: EvalStudy = field(default_factory=EvalStudy)
+    seed: int = 0
+    bf16: bool = True
+    workers: int = 2
+    max_frames: int = 196
+    scale: float = 1.0
+    full_size: bool = False
+
+    def steps(self, n: int) -> int:
+        return max(1, round(n * self.scale))
+
+    def scaled(self, scale: float | None = None, full_size: bool | None = None) -> StudyConfig:
+        if scale is not None and scale <= 0:
+            raise ConfigError(f"scale must be > 0, got {scale}")
+        return replace(
+            self,
+            scale=self.scale if scale is None else scale,
+            full_size=self.full_size if full_size is None else full_size,
+        )
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return _build(tp, value, where)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where} must have {len(args)} items")
+        return tuple(
+            _convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(args[0], value, where)
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool) and not isinstance(value, tp):
+        raise ConfigError(f"{where} must be {tp.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where or 'study'}: unknown key(s) {', '.join(unknown)}")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], f"{where}.{name}" if where else name)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{where or 'study'}: missing key {name!r}")
+    return cls(**kwargs)
+
+
+def study_from_dict(data: dict[str, Any]) -> StudyConfig:
+    return _build(StudyConfig, data, "")
+
+
+def load_study_config(path: str | Path) -> StudyConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError("study config not found", path=path) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+    try:
+        return study_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, path=path) from exc

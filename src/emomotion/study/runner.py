@@ -1,0 +1,111 @@
+"""Running a study: an ordered list of named stages, each recorded in ``study_state.json`` when done.
+
+A stage that finished is skipped on the next run; a training stage that was interrupted resumes
+from its newest checkpoint (the shared loop's exact resume), so ``emomotion study run`` can be
+stopped and started again at any point. Every stage's wall time is recorded for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from emomotion.errors import ConfigError
+from emomotion.io.atomic import save_text
+from emomotion.study.config import StudyConfig
+
+log = logging.getLogger(__name__)
+STATE_FILE = "study_state.json"
+
+
+@dataclass
+class StudyContext:
+    cfg: StudyConfig
+    out: Path
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def runs(self) -> Path:
+        return self.out / "runs"
+
+    def result(self, stage: str) -> dict[str, Any]:
+        done = self.state.get("stages", {}).get(stage)
+        if done is None:
+            raise ConfigError(f"stage {stage!r} has not run yet")
+        return done["result"]
+
+
+StageFn = Callable[[StudyContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    fn: StageFn
+    description: str = ""
+
+
+def _load_state(out: Path, cfg: StudyConfig) -> dict[str, Any]:
+    path = out / STATE_FILE
+    if not path.exists():
+        return {"config": asdict(cfg), "stages": {}}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"study state is not valid JSON: {exc}", path=path) from exc
+    if state.get("config") != json.loads(json.dumps(asdict(cfg))):
+        raise ConfigError(
+            "this study folder was run with another config; use a new --out or delete it", path=path
+        )
+    return state
+
+
+def _save_state(ctx: StudyContext) -> None:
+    save_text(ctx.out / STATE_FILE, json.dumps(ctx.state, indent=2, default=str) + "\n")
+
+
+def machine_description() -> str:
+    threads = torch.get_num_threads()
+    device = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    return f"{platform.machine()}, {threads} torch threads, {device}, torch {torch.__version__}"
+
+
+def run_stages(
+    cfg: StudyConfig, out: Path, stages: list[Stage], *, only: tuple[str, ...] = ()
+) -> StudyContext:
+    """Run the stages not yet done (or only those named); returns the context with every result."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = StudyContext(cfg, out, _load_state(out, cfg))
+    ctx.state.setdefault("machine", machine_description())
+    names = {s.name for s in stages}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(s.name for s in stages)}"
+        )
+    for i, stage in enumerate(stages, 1):
+        done = stage.name in ctx.state["stages"]
+        if (only and stage.name not in only) or (done and not only):
+            log.info("[%d/%d] %s: %s", i, len(stages), stage.name, "done" if done else "not selected")
+            continue
+        log.info("[%d/%d] %s: %s", i, len(stages), stage.name, stage.description)
+        start = time.perf_counter()
+        result = stage.fn(ctx)
+        seconds = time.perf_counter() - start
+        ctx.state["stages"][stage.name] = {"seconds": round(seconds, 1), "result": result}
+        _save_state(ctx)
+        log.info("[%d/%d] %s finished in %.0f s", i, len(stages), stage.name, seconds)
+    return ctx

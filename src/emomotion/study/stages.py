@@ -1,0 +1,181 @@
+"""The study's stages: build the datasets, pretrain and fine-tune each model family, train the
+evaluator and the emotion classifier, evaluate, report. Each stage is a function of the study
+context returning a JSON-able summary; the list is built from the config by :func:`study_stages`."""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from emomotion.errors import ConfigError
+from emomotion.study.config import DataSpec, FinetuneVariant, StudyConfig
+from emomotion.study.runner import Stage, StudyContext
+
+log = logging.getLogger(__name__)
+
+
+# Data ---------------------------------------------------------------------------------------------
+
+
+def _unpack(archive: Path, dest: Path) -> Path:
+    """Unpack a ``.tar.zst`` once (a marker file records completion)."""
+    marker = dest / ".unpacked"
+    if marker.exists():
+        return dest
+    import zstandard
+
+    dest.mkdir(parents=True, exist_ok=True)
+    log.info("unpacking %s into %s", archive, dest)
+    try:
+        with open(archive, "rb") as fh:
+            reader = zstandard.ZstdDecompressor().stream_reader(fh)
+            with tarfile.open(fileobj=reader, mode="r|") as tar:
+                tar.extractall(dest, filter="data")
+    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+        raise ConfigError(f"cannot unpack: {exc}", path=archive) from exc
+    marker.write_text("ok\n")
+    return dest
+
+
+def _source_input(ctx: StudyContext, name: str, spec: DataSpec) -> Path | None:
+    if spec.input is None:
+        return None
+    path = Path(spec.input).expanduser()
+    if not path.exists():
+        raise ConfigError(f"the {name} dataset's input does not exist", path=path)
+    if path.name.endswith((".tar.zst", ".tzst")):
+        path = _unpack(path, ctx.out / "raw" / name)
+    if spec.archive_subdir:
+        path = path / spec.archive_subdir
+    return path
+
+
+def build_stage(name: str) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.data.build import BuildConfig, build_dataset
+        from emomotion.data.splits import SplitConfig
+
+        spec: DataSpec = getattr(ctx.cfg, name)
+        summary = build_dataset(
+            BuildConfig(
+                source=spec.source,
+                out=ctx.data / name,
+                input=_source_input(ctx, name, spec),
+                mirror=spec.mirror,
+                seed=ctx.cfg.seed,
+                workers=ctx.cfg.workers,
+                split=SplitConfig(ratios=spec.ratios, seed=ctx.cfg.seed),
+                emotions_only=spec.emotions_only,
+                overwrite=True,
+                options=dict(spec.options),
+            )
+        )
+        return {
+            "path": str(ctx.data / name),
+            "clips": summary.clips,
+            "mirrored": summary.mirrored,
+            "skipped": len(summary.skipped),
+            "hours": round(summary.hours, 3),
+            "splits": summary.split_counts,
+        }
+
+    return Stage(f"data_{name}", run, f"build the {name} dataset")
+
+
+# MDM ----------------------------------------------------------------------------------------------
+
+
+def _train_config(cfg: StudyConfig, steps: int, batch: int, lr: float, seed: int, warmup: int = 0):
+    from emomotion.training.loop import TrainConfig
+
+    n = cfg.steps(steps)
+    return TrainConfig(
+        steps=n,
+        batch_size=batch,
+        lr=lr,
+        warmup_steps=min(warmup, n // 4),
+        save_every=max(1, min(250, n)),
+        ema_decay=0.995 if n < 20_000 else 0.9999,  # an EMA window longer than the run would lag it
+        seed=seed,
+        mixed_precision="bf16" if cfg.bf16 else "no",
+    )
+
+
+def mdm_base_stage(diffusion_steps: int) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.sampling.diffusion import DiffusionConfig
+        from emomotion.training.mdm import MDMRun, run_mdm
+
+        m = ctx.cfg.mdm
+        out = ctx.runs / f"mdm_base_{diffusion_steps}"
+        ckpt = run_mdm(
+            MDMRun(
+                data=ctx.data / "base",
+                out=out,
+                preset=m.full_preset if ctx.cfg.full_size else m.preset,
+                diffusion=DiffusionConfig(diffusion_steps),
+                train=_train_config(ctx.cfg, m.steps, m.batch_size, m.lr, ctx.cfg.seed, m.warmup),
+                max_frames=ctx.cfg.max_frames,
+            ),
+            resume=True,
+        )
+        return {"checkpoint": str(ckpt), "family": "mdm", "diffusion_steps": diffusion_steps}
+
+    return Stage(
+        f"mdm_base_{diffusion_steps}",
+        run,
+        f"pretrain MDM ({diffusion_steps} diffusion steps) on the base corpus",
+    )
+
+
+def mdm_finetune_stage(variant: FinetuneVariant, diffusion_steps: int, seed: int) -> Stage:
+    name = f"mdm_{variant.name}_{diffusion_steps}_s{seed}"
+
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.checkpoint import load_checkpoint
+        from emomotion.training.finetune import FinetuneConfig
+        from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
+
+        base = Path(ctx.result(f"mdm_base_{diffusion_steps}")["checkpoint"])
+        layers = int(load_checkpoint(base).config["num_layers"])
+        ckpt = run_mdm(
+            MDMRun(
+                data=ctx.data / "emotion",
+                out=ctx.runs / name,
+                init_from=base,
+                finetune=FinetuneConfig(
+                    variant.strategy,  # type: ignore[arg-type]
+                    freeze=freeze_patterns(layers) if variant.strategy == "freeze" else (),
+                    lora_rank=variant.lora_rank,
+                ),
+                add_emotion_conditioning=variant.add_emotion_conditioning,
+                replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
+                replay_ratio=variant.replay_ratio,
+                train=_train_config(ctx.cfg, variant.steps, variant.batch_size, variant.lr, seed),
+                max_frames=ctx.cfg.max_frames,
+            ),
+            resume=True,
+        )
+        return {
+            "checkpoint": str(ckpt),
+            "family": "mdm",
+            "variant": variant.name,
+            "diffusion_steps": diffusion_steps,
+            "seed": seed,
+        }
+
+    return Stage(
+        name, run, f"fine-tune MDM-{diffusion_steps} on the emotion set ({variant.name}, seed {seed})"
+    )
+
+
+def study_stages(cfg: StudyConfig) -> list[Stage]:
+    """Every stage of ``cfg``, in order."""
+    stages = [build_stage("base"), build_stage("emotion")]
+    stages += [mdm_base_stage(n) for n in cfg.mdm.diffusion_steps]
+    for variant in cfg.mdm.finetune:
+        for n in cfg.mdm.diffusion_steps:
+            stages += [mdm_finetune_stage(variant, n, s) for s in variant.seeds]
+    return stages
