@@ -1,0 +1,96 @@
+"""The study runner: a tiny synthetic study runs end to end, skips finished stages, resumes, and
+refuses a folder made with another config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from emomotion.cli import main
+from emomotion.errors import ConfigError
+from emomotion.study import load_study_config, run_study
+from emomotion.study.config import study_from_dict
+
+TINY = """
+name = "tiny"
+workers = 1
+max_frames = 64
+[base]
+source = "synthetic"
+ratios = [0.6, 0.2, 0.2]
+options = { actions = ["walk", "knock"], emotions = ["Neutral"], seconds = [2.5, 3.5], clips_per_pair = 3 }
+[emotion]
+source = "synthetic"
+ratios = [0.6, 0.2, 0.2]
+options = { actions = ["walk"], seconds = [2.5, 3.5] }
+[mdm]
+preset = "tiny"
+steps = 4
+batch_size = 4
+diffusion_steps = [50]
+[[mdm.finetune]]
+name = "lora"
+strategy = "lora"
+steps = 2
+batch_size = 4
+lr = 1e-3
+seeds = [0, 1]
+[mmm]
+enabled = false
+"""
+
+
+@pytest.fixture()
+def config(tmp_path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def test_tiny_study_runs_and_skips_finished_stages(config, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["study", "run", str(config), "--out", str(out)]) == 0
+    state = json.loads((out / "study_state.json").read_text())
+    assert list(state["stages"]) == [
+        "data_base",
+        "data_emotion",
+        "mdm_base_50",
+        "mdm_lora_50_s0",
+        "mdm_lora_50_s1",
+    ]
+    assert Path(state["stages"]["mdm_lora_50_s1"]["result"]["checkpoint"]).exists()
+    assert state["stages"]["data_emotion"]["result"]["clips"] == 8
+    before = (out / "study_state.json").read_text()
+    assert main(["study", "run", str(config), "--out", str(out)]) == 0  # nothing left to do
+    assert (out / "study_state.json").read_text() == before
+    assert main(["study", "stages", str(config), "--out", str(out)]) == 0
+    assert "mdm_lora_50_s1" in capsys.readouterr().out
+    assert main(["study", "run", str(config), "--out", str(out), "--scale", "2"]) == 2
+    assert "another config" in capsys.readouterr().err
+
+
+def test_only_reruns_a_named_stage_and_unknown_stages_are_errors(config, tmp_path):
+    cfg = load_study_config(config)
+    out = tmp_path / "out"
+    run_study(cfg, out, only=("data_base",))
+    state = json.loads((out / "study_state.json").read_text())
+    assert list(state["stages"]) == ["data_base"]
+    with pytest.raises(ConfigError, match="unknown stage"):
+        run_study(cfg, out, only=("nope",))
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key"):
+        study_from_dict({"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "typo": 1})
+    with pytest.raises(ConfigError, match="missing key 'base'"):
+        study_from_dict({"name": "x", "emotion": {"source": "s"}})
+    with pytest.raises(ConfigError, match=r"mdm.steps must be int"):
+        study_from_dict(
+            {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mdm": {"steps": "many"}}
+        )
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_study_config(bad)
