@@ -177,6 +177,18 @@ def load_study_config(path: str | Path) -> StudyConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
     try:
-        return study_from_dict(data)
+        cfg = study_from_dict(data)
     except ConfigError as exc:
         raise ConfigError(exc.reason, path=path) from exc
+    # dataset inputs are relative to the config file, never to the working directory
+    return replace(
+        cfg,
+        base=_resolve_input(cfg.base, path.parent),
+        emotion=_resolve_input(cfg.emotion, path.parent),
+    )
+
+
+def _resolve_input(spec: DataSpec, root: Path) -> DataSpec:
+    if spec.input is None or Path(spec.input).expanduser().is_absolute():
+        return spec
+    return replace(spec, input=str((root / spec.input).resolve()))

@@ -86,7 +86,7 @@ def run_stages(
     cfg: StudyConfig, out: Path, stages: list[Stage], *, only: tuple[str, ...] = ()
 ) -> StudyContext:
     """Run the stages not yet done (or only those named); returns the context with every result."""
-    out = Path(out)
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ctx = StudyContext(cfg, out, _load_state(out, cfg))
     ctx.state.setdefault("machine", machine_description())
