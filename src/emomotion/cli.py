@@ -290,6 +290,95 @@ def finetune_mdm(
     typer.echo(str(run_mdm(run, resume=resume)))
 
 
+@train_app.command("evaluator")
+def train_evaluator(
+    data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | t2m")] = "small",
+    steps: Annotated[int, typer.Option("--steps")] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 1e-4,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Train the text-motion evaluator (Guo et al. design, contrastive) with its own statistics."""
+    from emomotion.training.evaluator import EvaluatorRun, run_evaluator
+    from emomotion.training.loop import TrainConfig
+
+    train = TrainConfig(
+        steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
+    )
+    typer.echo(
+        str(run_evaluator(EvaluatorRun(data=data, out=out, preset=preset, train=train), resume=resume))
+    )
+
+
+@train_app.command("emotion-classifier")
+def train_emotion_classifier(
+    data: Annotated[Path, typer.Option("--data", help="Emotion-labelled dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | base")] = "small",
+    steps: Annotated[int, typer.Option("--steps")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 3e-4,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Train the motion emotion classifier used to score generated motion."""
+    from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
+    from emomotion.training.loop import TrainConfig
+
+    train = TrainConfig(
+        steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
+    )
+    run = EmotionClassifierRun(data=data, out=out, preset=preset, train=train)
+    typer.echo(str(run_emotion_classifier(run, resume=resume)))
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[list[Path], typer.Option("--model", help="Checkpoint or run directory (repeatable).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (its test split is used).")],
+    evaluator: Annotated[Path, typer.Option("--evaluator", help="Evaluator checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Report folder.")],
+    emotion_classifier: Annotated[
+        Path | None, typer.Option("--emotion-classifier", help="Emotion classifier checkpoint.")
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting", help="sampler:steps for MDM (ddim:50) or mmm:steps:temperature; repeatable."
+        ),
+    ] = None,
+    reps: Annotated[int, typer.Option("--reps")] = 3,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    mm_texts: Annotated[int, typer.Option("--mm-texts", help="Texts for MultiModality (0 = off).")] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Evaluate models side by side: report.md, metrics.json/csv, plots and a grid in --out."""
+    from emomotion.checkpoint import load_checkpoint
+    from emomotion.evaluation.compare import Entry, compare, parse_setting
+
+    entries = []
+    for path in model:
+        kind = load_checkpoint(path).kind
+        wanted = [parse_setting(s) for s in setting or []]
+        mine = [
+            s
+            for s, text in zip(wanted, setting or [], strict=True)
+            if text.startswith("mmm") == (kind == "mmm")
+        ]
+        for s in mine or [parse_setting("mmm" if kind == "mmm" else "ddpm")]:
+            entries.append(Entry(f"{path.name} {s.label(kind)}", path, s))
+    compare(
+        entries, data, evaluator, out, emotion_classifier=emotion_classifier, split=split, reps=reps, seed=seed,
+        mm_texts=mm_texts,
+    )  # fmt: skip
+    typer.echo(f"report: {out / 'report.md'}")
+
+
 @app.command()
 def generate(
     model: Annotated[Path, typer.Option("--model", help="Checkpoint or run directory.")],
@@ -425,6 +514,24 @@ def study_stages_cmd(
     for stage in study_stages(cfg):
         mark = f"done ({done[stage.name]['seconds']:.0f} s)" if stage.name in done else "to do"
         typer.echo(f"{stage.name:32s} {mark:16s} {stage.description}")
+
+
+@import_app.command("t2m-evaluator")
+def import_t2m_evaluator_cmd(
+    model: Annotated[
+        Path, typer.Argument(help="finest.tar, or a folder holding t2m/text_mot_match/model/finest.tar.")
+    ],
+    glove: Annotated[
+        Path, typer.Option("--glove", help="Folder with our_vab_data.npy, _words.pkl, _idx.pkl.")
+    ],
+    mean: Annotated[Path, typer.Option("--mean", help="The evaluator's mean (t2m_mean.npy).")],
+    std: Annotated[Path, typer.Option("--std", help="The evaluator's std (t2m_std.npy).")],
+    out: Annotated[Path, typer.Option("--out", help="Output .safetensors checkpoint.")],
+) -> None:
+    """Import the official T2M evaluator (text_mot_match) with its GloVe vocabulary."""
+    from emomotion.importers.t2m_evaluator import import_t2m_evaluator
+
+    typer.echo(str(import_t2m_evaluator(model, glove, out, mean=mean, std=std)))
 
 
 @app.command()
