@@ -68,7 +68,11 @@ def test_tiny_study_runs_and_skips_finished_stages(config, tmp_path, capsys):
     assert main(["study", "stages", str(config), "--out", str(out)]) == 0
     assert "mdm_lora_50_s1" in capsys.readouterr().out
     assert main(["study", "run", str(config), "--out", str(out), "--scale", "2"]) == 2
-    assert "another config" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "mdm_base_50 was run with a different config" in err, err
+    config.write_text(TINY + "[eval]\nreps = 5\n")  # another part of the config: nothing to redo
+    assert main(["study", "run", str(config), "--out", str(out)]) == 0
+    assert json.loads((out / "study_state.json").read_text())["stages"] == json.loads(before)["stages"]
 
 
 def test_only_reruns_a_named_stage_and_unknown_stages_are_errors(config, tmp_path):

@@ -45,6 +45,7 @@ class FinetuneVariant:
     lora_rank: int = 8
     add_emotion_conditioning: bool = False  # MDM: a label table beside the text
     seeds: tuple[int, ...] = (0,)
+    on: tuple[int, ...] = ()  # MDM: the diffusion-step bases to fine-tune (empty = every one)
     # MMM only
     train_vq: bool = False  # the study's failing recipe fine-tuned the VQ as well
     temperature: float = 1.0  # decoding of this variant's evaluation (0 = greedy)

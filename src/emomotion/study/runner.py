@@ -7,6 +7,7 @@ stopped and started again at any point. Every stage's wall time is recorded for 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -52,9 +53,17 @@ StageFn = Callable[[StudyContext], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Stage:
+    """A named step; ``inputs`` is the part of the config it depends on (its fingerprint), so editing
+    another part of the config (say, the evaluation) never invalidates it."""
+
     name: str
     fn: StageFn
     description: str = ""
+    inputs: Any = None
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.inputs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _load_state(out: Path, cfg: StudyConfig) -> dict[str, Any]:
@@ -65,10 +74,9 @@ def _load_state(out: Path, cfg: StudyConfig) -> dict[str, Any]:
         state = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"study state is not valid JSON: {exc}", path=path) from exc
-    if state.get("config") != json.loads(json.dumps(asdict(cfg))):
-        raise ConfigError(
-            "this study folder was run with another config; use a new --out or delete it", path=path
-        )
+    if state.get("name") not in (None, cfg.name):
+        raise ConfigError(f"this folder holds study {state['name']!r}, not {cfg.name!r}", path=path)
+    state["config"] = asdict(cfg)  # the latest config; each stage keeps the fingerprint it ran with
     return state
 
 
@@ -90,6 +98,7 @@ def run_stages(
     out.mkdir(parents=True, exist_ok=True)
     ctx = StudyContext(cfg, out, _load_state(out, cfg))
     ctx.state.setdefault("machine", machine_description())
+    ctx.state["name"] = cfg.name
     names = {s.name for s in stages}
     unknown = sorted(set(only) - names)
     if unknown:
@@ -97,7 +106,14 @@ def run_stages(
             f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(s.name for s in stages)}"
         )
     for i, stage in enumerate(stages, 1):
-        done = stage.name in ctx.state["stages"]
+        record = ctx.state["stages"].get(stage.name)
+        done = record is not None
+        if done and record.get("fingerprint") != stage.fingerprint and not (only and stage.name in only):
+            raise ConfigError(
+                f"stage {stage.name} was run with a different config; rerun it with --only {stage.name} "
+                f"(its training resumes from {out}/runs/{stage.name} unless you delete that folder) or use a new --out",
+                path=out / STATE_FILE,
+            )
         if (only and stage.name not in only) or (done and not only):
             log.info("[%d/%d] %s: %s", i, len(stages), stage.name, "done" if done else "not selected")
             continue
@@ -105,7 +121,11 @@ def run_stages(
         start = time.perf_counter()
         result = stage.fn(ctx)
         seconds = time.perf_counter() - start
-        ctx.state["stages"][stage.name] = {"seconds": round(seconds, 1), "result": result}
+        ctx.state["stages"][stage.name] = {
+            "seconds": round(seconds, 1),
+            "fingerprint": stage.fingerprint,
+            "result": result,
+        }
         _save_state(ctx)
         log.info("[%d/%d] %s finished in %.0f s", i, len(stages), stage.name, seconds)
     return ctx

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tarfile
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,12 @@ def _source_input(ctx: StudyContext, name: str, spec: DataSpec) -> Path | None:
     return path
 
 
-def build_stage(name: str) -> Stage:
+def _inputs(**parts: Any) -> dict[str, Any]:
+    """A stage's fingerprint inputs: named config parts (dataclasses become dicts)."""
+    return {k: asdict(v) if is_dataclass(v) else v for k, v in parts.items()}
+
+
+def build_stage(cfg: StudyConfig, name: str) -> Stage:
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.data.build import BuildConfig, build_dataset
         from emomotion.data.splits import SplitConfig
@@ -81,7 +87,9 @@ def build_stage(name: str) -> Stage:
             "splits": summary.split_counts,
         }
 
-    return Stage(f"data_{name}", run, f"build the {name} dataset")
+    return Stage(
+        f"data_{name}", run, f"build the {name} dataset", _inputs(spec=getattr(cfg, name), seed=cfg.seed)
+    )
 
 
 # MDM ----------------------------------------------------------------------------------------------
@@ -103,7 +111,23 @@ def _train_config(cfg: StudyConfig, steps: int, batch: int, lr: float, seed: int
     )
 
 
-def mdm_base_stage(diffusion_steps: int) -> Stage:
+def _training_inputs(cfg: StudyConfig) -> dict[str, Any]:
+    return _inputs(
+        base=cfg.base,
+        seed=cfg.seed,
+        bf16=cfg.bf16,
+        max_frames=cfg.max_frames,
+        scale=cfg.scale,
+        full=cfg.full_size,
+    )
+
+
+def _mdm_base_inputs(cfg: StudyConfig, diffusion_steps: int) -> dict[str, Any]:
+    mdm = {k: v for k, v in asdict(cfg.mdm).items() if k not in ("finetune", "diffusion_steps")}
+    return {**_training_inputs(cfg), "mdm": mdm, "diffusion_steps": diffusion_steps}
+
+
+def mdm_base_stage(cfg: StudyConfig, diffusion_steps: int) -> Stage:
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.sampling.diffusion import DiffusionConfig
         from emomotion.training.mdm import MDMRun, run_mdm
@@ -127,10 +151,11 @@ def mdm_base_stage(diffusion_steps: int) -> Stage:
         f"mdm_base_{diffusion_steps}",
         run,
         f"pretrain MDM ({diffusion_steps} diffusion steps) on the base corpus",
+        _mdm_base_inputs(cfg, diffusion_steps),
     )
 
 
-def mdm_finetune_stage(variant: FinetuneVariant, diffusion_steps: int, seed: int) -> Stage:
+def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_steps: int, seed: int) -> Stage:
     name = f"mdm_{variant.name}_{diffusion_steps}_s{seed}"
 
     def run(ctx: StudyContext) -> dict[str, Any]:
@@ -166,16 +191,22 @@ def mdm_finetune_stage(variant: FinetuneVariant, diffusion_steps: int, seed: int
             "seed": seed,
         }
 
+    inputs = {
+        **_mdm_base_inputs(cfg, diffusion_steps),
+        **_inputs(emotion=cfg.emotion, variant=variant),
+        "ft_seed": seed,
+    }
     return Stage(
-        name, run, f"fine-tune MDM-{diffusion_steps} on the emotion set ({variant.name}, seed {seed})"
+        name, run, f"fine-tune MDM-{diffusion_steps} on the emotion set ({variant.name}, seed {seed})", inputs
     )
 
 
 def study_stages(cfg: StudyConfig) -> list[Stage]:
     """Every stage of ``cfg``, in order."""
-    stages = [build_stage("base"), build_stage("emotion")]
-    stages += [mdm_base_stage(n) for n in cfg.mdm.diffusion_steps]
+    stages = [build_stage(cfg, "base"), build_stage(cfg, "emotion")]
+    stages += [mdm_base_stage(cfg, n) for n in cfg.mdm.diffusion_steps]
     for variant in cfg.mdm.finetune:
         for n in cfg.mdm.diffusion_steps:
-            stages += [mdm_finetune_stage(variant, n, s) for s in variant.seeds]
+            if not variant.on or n in variant.on:
+                stages += [mdm_finetune_stage(cfg, variant, n, s) for s in variant.seeds]
     return stages
