@@ -12,13 +12,14 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch pinned in the same command as everything that depends on it (CPU wheel).
-	$(PY) -m pip install --quiet torch==2.13.0 -e ".[dev]"
+	$(PY) -m pip install --quiet torch==2.13.0 -e ".[dev,app]"
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/emomotion demo --out demo_out
 
 test: $(STAMP)
+	bash scripts/ensure_chromium.sh
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 

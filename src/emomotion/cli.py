@@ -535,6 +535,28 @@ def import_t2m_evaluator_cmd(
 
 
 @app.command()
+def serve(
+    model: Annotated[list[Path], typer.Option("--model", help="Checkpoint or run directory (repeatable).")],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (default: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 7860,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for generated files (default: a new temporary folder)."),
+    ] = None,
+    device: Annotated[str, typer.Option("--device")] = "cpu",
+) -> None:
+    """Serve the web demo: generate emotional motion in the browser."""
+    from emomotion.app import ServeConfig
+    from emomotion.app import serve as run
+
+    running = run(ServeConfig(models=tuple(model), host=host, port=port, out=out, device=device))
+    typer.echo(f"emomotion demo on {running.url} (Ctrl-C to stop; files under {running.runner.out})")
+    running.wait()
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),
 ) -> None:

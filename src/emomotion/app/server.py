@@ -1,0 +1,248 @@
+"""The Gradio page of the demo and its server (localhost by default, one generation at a time).
+
+Gradio serves files from its upload/cache folder and from ``allowed_paths``; both are pointed at
+the demo's output folder, so the page can fetch generated files and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from emomotion.app.config import ServeConfig
+from emomotion.app.models import ModelEntry, load_models
+from emomotion.app.runner import NO_EMOTION, DemoRunner, UIRequest
+from emomotion.data.emotions import EMOTIONS
+from emomotion.errors import ConfigError, EmomotionError
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+log = logging.getLogger(__name__)
+
+TITLE = "emomotion: emotional text-to-motion"
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    ("a person walks forward", "Joy"),
+    ("a person walks slowly in a circle", "Sadness"),
+    ("a person knocks on a door", "Anger"),
+    ("a person waves with the right hand", "Pride"),
+    ("a person walks forward and looks around", "Anxiety"),
+)
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "sans-serif")
+MONO_FONTS = ("ui-monospace", "monospace")
+DEFAULT_SECONDS = 4.0
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _gradio() -> Any:
+    try:
+        import gradio
+    except ImportError as exc:
+        raise ConfigError(
+            "the web demo needs gradio: pip install 'emomotion[app]' (or pip install 'gradio>=6,<7')"
+        ) from exc
+    return gradio
+
+
+@contextlib.contextmanager
+def _gradio_files_in(folder: Path) -> Iterator[None]:
+    """Gradio's upload/cache folder is read from GRADIO_TEMP_DIR when components and the server are
+    made: point it at ``folder`` for that time, so results are served from there without copies."""
+    old = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = old
+
+
+def _model_controls(gr: Any, entry: ModelEntry) -> tuple[Any, ...]:
+    """Component updates for the chosen model: emotion picker, intensity, sampler, steps, info."""
+    return (
+        gr.Dropdown(visible=entry.emotions, value=NO_EMOTION),
+        gr.Slider(visible=entry.emotions),
+        gr.Dropdown(choices=list(entry.samplers), value=entry.default_sampler, visible=bool(entry.samplers)),
+        gr.Slider(minimum=1, maximum=entry.max_steps, value=entry.default_steps, step=1),
+        gr.Markdown(entry.describe()),
+    )
+
+
+def build_app(runner: DemoRunner) -> gr.Blocks:
+    """The page: prompt, emotion and intensity, model, sampler and steps, length, seed, samples;
+    the animation, a status line and the files to download; examples one click away."""
+    gr = _gradio()
+    lim = runner.limits
+    first = next(iter(runner.models.values()))
+    any_emotions = any(e.emotions for e in runner.models.values())
+
+    def on_generate(
+        prompt: str,
+        model: str,
+        emotion: str | None,
+        intensity: float,
+        sampler: str | None,
+        steps: float,
+        seconds: float,
+        num: float,
+        seed: float,
+        guidance: float,
+    ) -> tuple[str, list[str], str]:
+        ui = UIRequest(
+            prompt=prompt,
+            model=model,
+            seconds=seconds,
+            num=num,
+            steps=steps,
+            sampler=sampler,
+            emotion=emotion,
+            intensity=intensity,
+            guidance=guidance,
+            seed=seed,
+        )
+        try:
+            result = runner.run(ui)
+        except EmomotionError as exc:
+            log.info("request refused: %s", exc.reason)
+            raise gr.Error(exc.reason[:1].upper() + exc.reason[1:], title="Cannot generate") from exc
+        return str(result.video), [str(f) for f in result.files], result.message
+
+    def on_model(name: str) -> tuple[Any, ...]:
+        entry = runner.models.get(name)
+        if entry is None:
+            raise gr.Error(f"Unknown model {name!r}")
+        return _model_controls(gr, entry)
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        gr.Markdown(
+            f"# {TITLE}\nDescribe a motion in one sentence, pick an emotion, and generate. "
+            f"Prompts up to {lim.max_prompt_chars} characters, {lim.min_seconds:g} to "
+            f"{lim.max_seconds:g} seconds, up to {lim.max_samples} samples."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                prompt = gr.Textbox(
+                    label="Prompt", lines=2, placeholder="a person walks forward", elem_id="prompt"
+                )
+                with gr.Row():
+                    emotion = gr.Dropdown(
+                        [NO_EMOTION, *EMOTIONS],
+                        value=NO_EMOTION,
+                        label="Emotion",
+                        visible=first.emotions,
+                        elem_id="emotion",
+                    )
+                    intensity = gr.Slider(
+                        0.0, 1.0, value=1.0, step=0.05, label="Intensity", visible=first.emotions
+                    )
+                model = gr.Dropdown(list(runner.models), value=first.name, label="Model", elem_id="model")
+                info = gr.Markdown(first.describe())
+                with gr.Row():
+                    sampler = gr.Dropdown(
+                        list(first.samplers),
+                        value=first.default_sampler,
+                        label="Sampler",
+                        visible=bool(first.samplers),
+                    )
+                    steps = gr.Slider(1, first.max_steps, value=first.default_steps, step=1, label="Steps")
+                with gr.Row():
+                    seconds = gr.Slider(
+                        lim.min_seconds,
+                        lim.max_seconds,
+                        value=min(DEFAULT_SECONDS, lim.max_seconds),
+                        step=0.5,
+                        label="Length (seconds)",
+                    )
+                    num = gr.Slider(1, lim.max_samples, value=1, step=1, label="Samples")
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                    guidance = gr.Slider(0.0, 10.0, value=2.5, step=0.5, label="Text guidance")
+                button = gr.Button("Generate", variant="primary", elem_id="generate")
+                if any_emotions:
+                    gr.Examples([list(e) for e in EXAMPLES], inputs=[prompt, emotion], label="Examples")
+                else:
+                    gr.Examples([[e[0]] for e in EXAMPLES], inputs=[prompt], label="Examples")
+            with gr.Column(scale=1):
+                video = gr.Video(
+                    label="Animation",
+                    show_label=False,
+                    autoplay=True,
+                    loop=True,
+                    interactive=False,
+                    elem_id="animation",
+                )
+                status = gr.Markdown(elem_id="status")
+                files = gr.File(
+                    label="Downloads (.npy features and joints, .bvh, .mp4)",
+                    file_count="multiple",
+                    interactive=False,
+                    elem_id="downloads",
+                )
+        model.change(on_model, inputs=model, outputs=[emotion, intensity, sampler, steps, info])
+        inputs = [prompt, model, emotion, intensity, sampler, steps, seconds, num, seed, guidance]
+        outputs = [video, files, status]
+        button.click(on_generate, inputs=inputs, outputs=outputs, api_name="generate", concurrency_id="gen")
+        prompt.submit(on_generate, inputs=inputs, outputs=outputs, concurrency_id="gen")
+    demo.queue(default_concurrency_limit=1, max_size=lim.queue_size)
+    return demo
+
+
+@dataclass
+class RunningApp:
+    """A served demo: its address, and ``close()`` to stop it."""
+
+    demo: Any
+    runner: DemoRunner
+    url: str
+
+    def close(self) -> None:
+        self.demo.close(verbose=False)
+
+    def wait(self) -> None:
+        """Block until interrupted (Ctrl-C), then stop the server."""
+        try:
+            self.demo.block_thread()
+        finally:
+            self.close()
+
+
+def launch_app(runner: DemoRunner, *, host: str = "127.0.0.1", port: int = 7860) -> RunningApp:
+    """Serve the page in a background thread; only ``runner.out`` is reachable for files."""
+    gr = _gradio()
+    if host not in LOCAL_HOSTS:
+        log.warning("serving on %s: the demo is reachable from other machines", host)
+    theme = gr.themes.Default(font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS))
+    with _gradio_files_in(runner.out):
+        demo = build_app(runner)
+        _, url, _ = demo.launch(
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=True,
+            share=False,
+            inbrowser=False,
+            quiet=True,
+            show_error=False,
+            ssr_mode=False,
+            mcp_server=False,
+            allowed_paths=[str(runner.out)],
+            theme=theme,
+        )
+    log.info("emomotion demo on %s (files under %s)", url, runner.out)
+    return RunningApp(demo, runner, url)
+
+
+def serve(config: ServeConfig) -> RunningApp:
+    """Load every model once, then serve the page; returns the running app (see ``RunningApp.wait``)."""
+    _gradio()  # fail before loading models when gradio is missing
+    out = config.out or Path(tempfile.mkdtemp(prefix="emomotion-serve-"))
+    models = load_models(config.models, config.limits, device=config.device)
+    runner = DemoRunner(models, out, config.limits)
+    return launch_app(runner, host=config.host, port=config.port)
