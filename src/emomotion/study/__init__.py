@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from emomotion.study.config import StudyConfig, load_study_config, study_from_dict
+from emomotion.study.plan import study_stages
 from emomotion.study.runner import StudyContext, run_stages
-from emomotion.study.stages import study_stages
 
 
 def run_study(cfg: StudyConfig, out: str | Path, *, only: tuple[str, ...] = ()) -> StudyContext:

@@ -89,8 +89,10 @@ class EvalStudy:
     reps: int = 3
     # (sampler, steps) rows per MDM model; 0 steps = as trained
     mdm_samplers: tuple[tuple[str, int], ...] = (("ddpm", 0), ("ddim", 50), ("ddim", 20), ("ddim", 10))
-    max_prompts: int = 64  # test captions per evaluation repetition
     guidance: float = 2.5
+    mm_texts: int = 8  # MultiModality: captions x repeats generated per row
+    mm_repeats: int = 10
+    slow_steps: int = 100  # rows sampling more steps than this: one repetition, no MultiModality
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class StudyConfig:
     max_frames: int = 196
     scale: float = 1.0
     full_size: bool = False
+    publish: str | None = None  # also write RESULTS.md and figures here (relative to the config file)
 
     def steps(self, n: int) -> int:
         return max(1, round(n * self.scale))
@@ -186,6 +189,7 @@ def load_study_config(path: str | Path) -> StudyConfig:
         cfg,
         base=_resolve_input(cfg.base, path.parent),
         emotion=_resolve_input(cfg.emotion, path.parent),
+        publish=str((path.parent / cfg.publish).resolve()) if cfg.publish else None,
     )
 
 

@@ -60,6 +60,7 @@ class Stage:
     fn: StageFn
     description: str = ""
     inputs: Any = None
+    rerun: bool = False  # a changed fingerprint reruns the stage (cheap, cached work) instead of refusing
 
     @property
     def fingerprint(self) -> str:
@@ -108,7 +109,10 @@ def run_stages(
     for i, stage in enumerate(stages, 1):
         record = ctx.state["stages"].get(stage.name)
         done = record is not None
-        if done and record.get("fingerprint") != stage.fingerprint and not (only and stage.name in only):
+        changed = done and record.get("fingerprint") != stage.fingerprint
+        if changed and stage.rerun:
+            done = False
+        elif changed and not (only and stage.name in only):
             raise ConfigError(
                 f"stage {stage.name} was run with a different config; rerun it with --only {stage.name} "
                 f"(its training resumes from {out}/runs/{stage.name} unless you delete that folder) or use a new --out",

@@ -199,14 +199,3 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
     return Stage(
         name, run, f"fine-tune MDM-{diffusion_steps} on the emotion set ({variant.name}, seed {seed})", inputs
     )
-
-
-def study_stages(cfg: StudyConfig) -> list[Stage]:
-    """Every stage of ``cfg``, in order."""
-    stages = [build_stage(cfg, "base"), build_stage(cfg, "emotion")]
-    stages += [mdm_base_stage(cfg, n) for n in cfg.mdm.diffusion_steps]
-    for variant in cfg.mdm.finetune:
-        for n in cfg.mdm.diffusion_steps:
-            if not variant.on or n in variant.on:
-                stages += [mdm_finetune_stage(cfg, variant, n, s) for s in variant.seeds]
-    return stages

@@ -1,0 +1,162 @@
+"""The study's MMM half: pretrain the VQ-VAE and the masked transformer on the base corpus, fine-tune
+on the emotion set with the recipe that went static and with the remedies, and diagnose each.
+
+The failing recipe reproduces what the original study did with the official code: the VQ-VAE is
+fine-tuned on the emotion set with its codebook re-initialised from the first batch (the official
+code does not save the quantizer's EMA state, so a resumed VQ re-initialises), the transformer is
+fine-tuned at lr 1e-4, and motions are decoded greedily.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from emomotion.study.config import FinetuneVariant, StudyConfig
+from emomotion.study.runner import Stage, StudyContext
+from emomotion.study.stages import _inputs, _train_config, _training_inputs
+
+log = logging.getLogger(__name__)
+
+
+def _mmm_base_inputs(cfg: StudyConfig) -> dict[str, Any]:
+    mmm = {k: v for k, v in asdict(cfg.mmm).items() if k != "finetune"}
+    return {**_training_inputs(cfg), "mmm": mmm}
+
+
+def _decodings(cfg: StudyConfig, variant: FinetuneVariant | None) -> dict[str, dict[str, Any]]:
+    """The decoding settings a model is evaluated and diagnosed with: greedy and sampled (the variant's
+    own first, so the effect of decoding is measured on the same weights)."""
+    steps = cfg.mmm.decoding_steps
+    greedy = {"steps": steps, "temperature": 0.0, "top_k": 0, "guidance": 1.0}
+    sampled = {"steps": steps, "temperature": 1.0, "top_k": 0, "guidance": 4.0}
+    if variant is not None:
+        own = {
+            "steps": steps,
+            "temperature": variant.temperature,
+            "top_k": variant.top_k,
+            "guidance": variant.guidance,
+        }
+        return {"own": own, **({"greedy": greedy} if own != greedy else {"sampled": sampled})}
+    return {"greedy": greedy, "sampled": sampled}
+
+
+def vq_base_stage(cfg: StudyConfig) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.training.vq import VQRun, run_vq
+
+        m = ctx.cfg.mmm
+        train = _train_config(ctx.cfg, m.vq_steps, m.vq_batch_size, 2e-4, ctx.cfg.seed)
+        ckpt = run_vq(
+            VQRun(
+                data=ctx.data / "base",
+                out=ctx.runs / "vq_base",
+                preset=m.full_vq_preset if ctx.cfg.full_size else m.vq_preset,
+                train=train.__class__(**{**train.__dict__, "ema_decay": 0.0}),
+            ),
+            resume=True,
+        )
+        return {"checkpoint": str(ckpt)}
+
+    return Stage("vq_base", run, "pretrain the motion VQ-VAE on the base corpus", _mmm_base_inputs(cfg))
+
+
+def mmm_base_stage(cfg: StudyConfig) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.training.mmm import MMMRun, run_mmm
+
+        m = ctx.cfg.mmm
+        train = _train_config(ctx.cfg, m.steps, m.batch_size, m.lr, ctx.cfg.seed)
+        ckpt = run_mmm(
+            MMMRun(
+                data=ctx.data / "base",
+                out=ctx.runs / "mmm_base",
+                vq=ctx.result("vq_base")["checkpoint"],
+                preset=m.full_preset if ctx.cfg.full_size else m.preset,
+                train=train,
+                max_frames=ctx.cfg.max_frames,
+            ),
+            resume=True,
+        )
+        return {"checkpoint": str(ckpt), "family": "mmm", "decodings": _decodings(ctx.cfg, None)}
+
+    return Stage("mmm_base", run, "pretrain the masked transformer on the base corpus", _mmm_base_inputs(cfg))
+
+
+def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
+    name = f"mmm_{variant.name}"
+
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.training.finetune import FinetuneConfig
+        from emomotion.training.mmm import MMMRun, run_mmm
+        from emomotion.training.vq import VQRun, run_vq
+
+        base = ctx.result("mmm_base")["checkpoint"]
+        seed = variant.seeds[0]
+        vq = None
+        if variant.train_vq:  # the original recipe: the VQ fine-tuned too, its codebook re-initialised
+            vq_train = _train_config(ctx.cfg, variant.steps, ctx.cfg.mmm.vq_batch_size, 2e-4, seed)
+            vq = run_vq(
+                VQRun(
+                    data=ctx.data / "emotion",
+                    out=ctx.runs / f"{name}_vq",
+                    init_from=base,
+                    reinit_codebook=True,
+                    train=vq_train.__class__(**{**vq_train.__dict__, "ema_decay": 0.0}),
+                ),
+                resume=True,
+            )
+        ckpt = run_mmm(
+            MMMRun(
+                data=ctx.data / "emotion",
+                out=ctx.runs / name,
+                init_from=base,
+                vq=vq,
+                finetune=FinetuneConfig(variant.strategy, lora_rank=variant.lora_rank),  # type: ignore[arg-type]
+                replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
+                replay_ratio=variant.replay_ratio,
+                train=_train_config(ctx.cfg, variant.steps, variant.batch_size, variant.lr, seed),
+                max_frames=ctx.cfg.max_frames,
+            ),
+            resume=True,
+        )
+        return {
+            "checkpoint": str(ckpt),
+            "family": "mmm",
+            "variant": variant.name,
+            "vq_checkpoint": str(vq) if vq else None,
+            "decodings": _decodings(ctx.cfg, variant),
+        }
+
+    inputs = {**_mmm_base_inputs(cfg), **_inputs(emotion=cfg.emotion, variant=variant)}
+    return Stage(name, run, f"fine-tune MMM on the emotion set ({variant.name})", inputs)
+
+
+def diagnose_stage(cfg: StudyConfig) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.evaluation.diagnose import diagnose_checkpoint
+        from emomotion.sampling.masked import MaskedDecodingConfig
+
+        reports = {}
+        for name, record in ctx.state["stages"].items():
+            result = record["result"]
+            if result.get("family") != "mmm":
+                continue
+            for label, d in result["decodings"].items():
+                decoding = MaskedDecodingConfig(
+                    steps=d["steps"],
+                    temperature=d["temperature"],
+                    top_k=d["top_k"] or None,
+                    guidance=d["guidance"],
+                )
+                out = ctx.out / "diagnose" / f"{name}_{label}"
+                report = diagnose_checkpoint(
+                    result["checkpoint"], ctx.data / "emotion", out, decoding=decoding
+                )
+                reports[f"{name} {label}"] = {"folder": str(out), **report.to_dict()}
+        return {"reports": reports}
+
+    return Stage(
+        "diagnose_mmm", run, "diagnose every MMM model (codebook use, static rate)", None, rerun=True
+    )

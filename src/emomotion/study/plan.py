@@ -1,0 +1,43 @@
+"""The ordered list of a study's stages, built from its config."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from emomotion.study.config import StudyConfig
+from emomotion.study.eval_stages import classifier_stage, eval_stage, evaluator_stage, merge_stage
+from emomotion.study.mmm_stages import diagnose_stage, mmm_base_stage, mmm_finetune_stage, vq_base_stage
+from emomotion.study.results import results_stage
+from emomotion.study.runner import Stage
+from emomotion.study.stages import build_stage, mdm_base_stage, mdm_finetune_stage
+
+
+def study_stages(cfg: StudyConfig) -> list[Stage]:
+    """Every stage of ``cfg``, in order: data, MDM, MMM, instruments, evaluation, report."""
+    stages = [build_stage(cfg, "base"), build_stage(cfg, "emotion")]
+    stages += [mdm_base_stage(cfg, n) for n in cfg.mdm.diffusion_steps]
+    for variant in cfg.mdm.finetune:
+        for n in cfg.mdm.diffusion_steps:
+            if not variant.on or n in variant.on:
+                stages += [mdm_finetune_stage(cfg, variant, n, s) for s in variant.seeds]
+    if cfg.mmm.enabled:
+        stages += [vq_base_stage(cfg), mmm_base_stage(cfg)]
+        stages += [mmm_finetune_stage(cfg, v) for v in cfg.mmm.finetune]
+    stages += [merge_stage(cfg), evaluator_stage(cfg), classifier_stage(cfg)]
+    upstream = [s.fingerprint for s in stages]
+    # measurements rerun (from their caches) whenever a model or the evaluation settings change
+    evaluation = [eval_stage(cfg)]
+    if cfg.mmm.enabled:
+        evaluation.append(diagnose_stage(cfg))
+    evaluation.append(results_stage(cfg))
+    for stage in evaluation:
+        stages.append(
+            Stage(
+                stage.name,
+                stage.fn,
+                stage.description,
+                {"own": asdict(cfg.eval), "upstream": upstream},
+                rerun=True,
+            )
+        )
+    return stages

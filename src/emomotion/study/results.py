@@ -1,0 +1,216 @@
+"""The study's write-up: ``RESULTS.md`` with what was trained for how long on what, the headline
+(emotion recognition of generated motion, base vs fine-tuned, with confidence intervals over
+seeds), the cost in text fidelity, samplers and step counts, the MMM collapse and its remedies, and
+the figures, copied into the study folder (and into ``publish``, e.g. the repository's study/)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emomotion.io.atomic import save_text
+from emomotion.study.config import StudyConfig
+from emomotion.study.runner import Stage, StudyContext
+
+log = logging.getLogger(__name__)
+
+HEADLINE = (
+    "emotion_accuracy",
+    "emotion_f1_weighted",
+    "fid",
+    "r_precision_top3",
+    "mm_dist",
+    "diversity",
+    "static_rate",
+)
+LABELS = {
+    "emotion_accuracy": "Emo acc ↑",
+    "emotion_f1_weighted": "Emo F1w ↑",
+    "fid": "FID ↓",
+    "r_precision_top3": "R@3 ↑",
+    "mm_dist": "MM-Dist ↓",
+    "diversity": "Diversity →",
+    "multimodality": "MModality",
+    "static_rate": "Static ↓",
+    "jitter": "Jitter ↓",
+    "foot_skating_ratio": "Skate ↓",
+}
+
+
+def _fmt(mean: float, ci: float | None = None) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    digits = 3 if abs(mean) < 100 else 1
+    return f"{mean:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci is not None and ci > 0 else "")
+
+
+def _metric(row: dict[str, Any], name: str) -> tuple[float, float]:
+    m = row["metrics"].get(name)
+    return (m["mean"], m["ci95"]) if m else (float("nan"), 0.0)
+
+
+def _seed_mean(rows: list[dict[str, Any]], name: str) -> tuple[float, float, int]:
+    """Mean over seeds of each seed's mean, and the 95% CI half width over seeds."""
+    values = np.array([_metric(r, name)[0] for r in rows], dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), 0.0, 0
+    ci = 1.96 * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else 0.0
+    return float(values.mean()), float(ci), int(values.size)
+
+
+def _table(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[str]:
+    lines = ["| model | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |"]
+    lines.append("|---" * (len(metrics) + 1) + "|")
+    for r in rows:
+        lines.append(f"| {r['name']} | " + " | ".join(_fmt(*_metric(r, m)) for m in metrics) + " |")
+    return lines
+
+
+def _headline(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Base vs fine-tuned MDM (as-trained sampler), fine-tuned over its seeds."""
+    lines: list[str] = []
+    for n in sorted({int(m.group(1)) for k in rows if (m := re.match(r"mdm_base_(\d+) ddpm \1$", k))}):
+        base = rows.get(f"mdm_base_{n} ddpm {n}")
+        tuned = [v for k, v in rows.items() if re.fullmatch(rf"mdm_full_{n}_s\d+ ddpm {n}", k)]
+        if base is None or not tuned:
+            continue
+        lines += [
+            f"**MDM, {n} diffusion steps, sampled with its {n} DDPM steps** (fine-tuned: mean ± 95% CI over "
+            f"{len(tuned)} fine-tuning seed(s); base and real: over evaluation repetitions)",
+            "",
+            "| | " + " | ".join(LABELS[m] for m in HEADLINE) + " |",
+            "|---" * (len(HEADLINE) + 1) + "|",
+        ]
+        real = rows.get("real data")
+        if real:
+            lines.append("| real data | " + " | ".join(_fmt(*_metric(real, m)) for m in HEADLINE) + " |")
+        lines.append("| base | " + " | ".join(_fmt(*_metric(base, m)) for m in HEADLINE) + " |")
+        cells = []
+        for m in HEADLINE:
+            mean, ci, _ = _seed_mean(tuned, m)
+            cells.append(_fmt(mean, ci))
+        lines.append("| fine-tuned (full) | " + " | ".join(cells) + " |")
+        b_acc = _metric(base, "emotion_accuracy")[0]
+        t_acc, t_ci, k = _seed_mean(tuned, "emotion_accuracy")
+        r_acc = _metric(real, "emotion_accuracy")[0] if real else float("nan")
+        lines += [
+            "",
+            f"Emotion accuracy of generated motion: base {b_acc:.3f}, fine-tuned {t_acc:.3f} ± {t_ci:.3f} "
+            f"({k} seeds), real test clips {r_acc:.3f}; change {t_acc - b_acc:+.3f}. "
+            f"FID: base {_metric(base, 'fid')[0]:.2f}, fine-tuned {_seed_mean(tuned, 'fid')[0]:.2f}. "
+            f"R@3: base {_metric(base, 'r_precision_top3')[0]:.3f}, fine-tuned "
+            f"{_seed_mean(tuned, 'r_precision_top3')[0]:.3f}.",
+            "",
+        ]
+    return lines
+
+
+def _copy_figures(ctx: StudyContext, dest: Path) -> list[str]:
+    dest.mkdir(parents=True, exist_ok=True)
+    names = []
+    report = ctx.out / "eval" / "emotion"
+    for path in sorted(report.glob("*.png")) + sorted(report.glob("*.gif")):
+        shutil.copy(path, dest / path.name)
+        names.append(path.name)
+    for folder in sorted((ctx.out / "diagnose").glob("*")):
+        for path in sorted(folder.glob("*.png")):
+            target = f"diagnose_{folder.name}_{path.name}"
+            shutil.copy(path, dest / target)
+            names.append(target)
+    return names
+
+
+def write_results(ctx: StudyContext, dest: Path) -> Path:
+    cfg = ctx.cfg
+    stages = ctx.state["stages"]
+    eval_rows = stages.get("eval", {}).get("result", {}).get("rows", [])
+    rows = {r["name"]: r for r in eval_rows}
+    lines = [
+        f"# Study `{cfg.name}`: results",
+        "",
+        "Written by `emomotion study run` from the numbers it measured; every figure below is in `figures/`.",
+        "",
+        "## What was trained, for how long, on what",
+        "",
+        f"Machine: {ctx.state.get('machine', 'unknown')}. bf16 autocast: {cfg.bf16}. Step scale: {cfg.scale:g}"
+        f"{', official model sizes' if cfg.full_size else ', small CPU presets'}.",
+        "",
+        "| stage | wall time | what |",
+        "|---|---|---|",
+    ]
+    total = 0.0
+    for name, record in stages.items():
+        total += record["seconds"]
+        res = record["result"]
+        what = (
+            (res.get("checkpoint") and Path(res["checkpoint"]).name)
+            or res.get("path")
+            or res.get("report")
+            or ""
+        )
+        lines.append(
+            f"| {name} | {record['seconds'] / 60:.1f} min | {Path(str(what)).name if what else ''} |"
+        )
+    lines += [f"| **total** | **{total / 60:.1f} min** | |", ""]
+    for key in ("data_base", "data_emotion"):
+        if key in stages:
+            r = stages[key]["result"]
+            lines.append(
+                f"- `{key[5:]}` dataset: {r['clips']} clips (+{r['mirrored']} mirrored), {r['hours']:.2f} h, "
+                f"splits {r['splits']}, {r['skipped']} inputs skipped (listed in its manifest)."
+            )
+    lines += ["", "## Does fine-tuning make generated motion express the emotion?", ""]
+    lines += _headline(rows) or ["(the evaluation has not run yet)", ""]
+    mdm_rows = [r for r in eval_rows if r["name"].startswith("mdm") or r["real"]]
+    if mdm_rows:
+        lines += ["## MDM: every model, sampler and step count", "", "Rows sampling more than "
+                  f"{cfg.eval.slow_steps} steps have one repetition and no MultiModality.", ""]  # fmt: skip
+        lines += _table(mdm_rows, (*HEADLINE, "multimodality", "jitter", "foot_skating_ratio"))
+        lines.append("")
+    mmm_rows = [r for r in eval_rows if r["name"].startswith("mmm") or r["real"]]
+    if len(mmm_rows) > 1:
+        lines += ["## MMM: the static-motion failure and its remedies", ""]
+        lines += _table(mmm_rows, (*HEADLINE, "jitter"))
+        lines.append("")
+        diag = stages.get("diagnose_mmm", {}).get("result", {}).get("reports", {})
+        if diag:
+            keys = ("static_rate", "generated_perplexity", "data_perplexity", "generated_unique_per_clip",
+                    "generated_longest_run", "js_divergence", "vq_recon_error")  # fmt: skip
+            present = [k for k in keys if any(k in d for d in diag.values())]
+            lines += [
+                "Token diagnostics (`emomotion diagnose mmm`):",
+                "",
+                "| model, decoding | " + " | ".join(present) + " |",
+            ]
+            lines.append("|---" * (len(present) + 1) + "|")
+            for name, d in diag.items():
+                lines.append(
+                    f"| {name} | " + " | ".join(_fmt(d.get(k, float("nan"))) for k in present) + " |"
+                )
+            lines.append("")
+    figures = _copy_figures(ctx, dest / "figures")
+    if figures:
+        lines += ["## Figures", ""] + [
+            f"![{f}](figures/{f})" for f in figures if f.endswith((".png", ".gif"))
+        ]
+    notes = sorted({n for r in eval_rows for n in r.get("notes", [])})
+    if notes:
+        lines += ["", "## Notes from the evaluation", ""] + [f"- {n}" for n in notes]
+    return save_text(dest / "RESULTS.md", "\n".join(lines) + "\n")
+
+
+def results_stage(cfg: StudyConfig) -> Stage:
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        written = [str(write_results(ctx, ctx.out))]
+        if ctx.cfg.publish:
+            written.append(str(write_results(ctx, Path(ctx.cfg.publish))))
+        return {"results": written}
+
+    return Stage("results", run, "write RESULTS.md and its figures", None, rerun=True)
