@@ -1,7 +1,10 @@
 """Generate motion from text with a trained model: features, joints, BVH and animations.
 
 One request is one batch: every prompt x ``num`` samples are drawn together, and each distinct
-text is encoded once.
+text is encoded once. MDM checkpoints sample with a diffusion sampler (``sampler``, ``steps``); MMM
+checkpoints (kind ``mmm``) decode tokens iteratively: ``steps`` is the number of decoding steps
+(default 10), ``temperature`` and ``top_k`` shape the sampling (temperature 0 = greedy), ``guidance``
+is the classifier-free scale, and ``sampler`` does not apply. MMM lengths are whole tokens (4 frames).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from emomotion.text import build_text_encoder
 
 log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 300
+DEFAULT_DECODING_STEPS = 10  # masked models (MMM uses <= 10)
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class GenerateRequest:
     emotion_scale: float | None = None
     intensity: float = 1.0
     seed: int = 0
+    temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
+    top_k: int | None = None  # masked models: sample among the k most likely codes
 
     def __post_init__(self) -> None:
         if not self.texts or any(not t.strip() for t in self.texts):
@@ -56,6 +62,12 @@ class GenerateRequest:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if not 0.0 <= self.intensity <= 1.0:
             raise ConfigError("intensity must be in [0, 1]")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature:g}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -74,18 +86,28 @@ class MotionGenerator:
 
     def __init__(self, checkpoint: str | Path | Checkpoint, device: str | torch.device = "cpu") -> None:
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-        if self.ckpt.kind != "mdm":
+        if self.ckpt.kind not in ("mdm", "mmm"):
             raise ConfigError(
-                f"generation for model kind {self.ckpt.kind!r} is not available yet", path=self.ckpt.path
+                f"generation for model kind {self.ckpt.kind!r} is not available", path=self.ckpt.path
             )
         self.device = torch.device(device)
         self.model = self.ckpt.build_model(use_ema=True).to(self.device)
         self.encoder = build_text_encoder(self.ckpt.text_encoder)
-        self.diffusion = GaussianDiffusion(DiffusionConfig(**(self.ckpt.extra or {}).get("diffusion", {})))
+        self.diffusion: GaussianDiffusion | None = None
+        if self.ckpt.kind == "mdm":
+            self.diffusion = GaussianDiffusion(
+                DiffusionConfig(**(self.ckpt.extra or {}).get("diffusion", {}))
+            )
+        else:
+            # at least one token is fixed per step: more steps than tokens add nothing
+            self.max_steps = self.model.cfg.trans.max_tokens
+            self.default_steps = DEFAULT_DECODING_STEPS
         self.mean = self.ckpt.mean.numpy()
         self.std = self.ckpt.std.numpy()
 
     def __call__(self, request: GenerateRequest) -> list[GeneratedMotion]:
+        if self.diffusion is None:
+            return self._masked(request)
         if request.steps is not None and request.steps > self.diffusion.num_steps:
             raise ConfigError(
                 f"steps {request.steps} exceed the {self.diffusion.num_steps} the model was trained with"
@@ -122,6 +144,32 @@ class MotionGenerator:
                 seed=request.seed,
                 device=self.device,
             )
+        feats = x.cpu().numpy() * self.std + self.mean
+        joints = recover_joints(feats)
+        return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
+
+    def _masked(self, request: GenerateRequest) -> list[GeneratedMotion]:
+        """Iterative masked decoding (MMM) of every prompt x ``num``, then the VQ decoder."""
+        from emomotion.sampling.masked import MaskedDecodingConfig, generate_motion
+
+        if request.emotion is not None:
+            raise ConfigError("this model has no emotion conditioning; put the emotion in the text instead")
+        if request.steps is not None and request.steps > self.max_steps:
+            raise ConfigError(f"decoding steps must be at most {self.max_steps}, got {request.steps}")
+        guidance = request.guidance
+        if guidance != 1.0 and self.model.cfg.trans.text_drop_prob == 0.0:
+            log.warning("this model was trained without text dropout: guidance %g ignored", guidance)
+            guidance = 1.0
+        decoding = MaskedDecodingConfig(
+            steps=request.steps or self.default_steps,
+            temperature=request.temperature,
+            top_k=request.top_k,
+            guidance=guidance,
+        )
+        texts = [t for t in request.texts for _ in range(request.num)]
+        frames = round(request.seconds * sk.FPS)
+        text = self.encoder.encode(texts, device=self.device)
+        x, _ = generate_motion(self.model, text, frames, decoding, seed=request.seed)
         feats = x.cpu().numpy() * self.std + self.mean
         joints = recover_joints(feats)
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]

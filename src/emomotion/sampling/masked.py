@@ -1,0 +1,142 @@
+"""Iterative parallel decoding for the masked motion model (MaskGIT, Chang et al. 2022; as MMM).
+
+All motion tokens start masked. Each step predicts every position at once, fills the masked ones
+(sampled with temperature and top-k, or greedy at temperature 0) and re-masks the least confident of
+the newly filled tokens, so that ``floor(n cos(pi/2 (s + 1) / S))`` stay masked after step ``s``
+(none after the last). Tokens fixed once stay fixed. Classifier-free guidance batches the conditional
+and the text-dropped pass in one call: ``logits = u + g (c - u)``. The length must be given; it is
+rounded down to whole tokens (4 frames each). All randomness comes from one seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from emomotion.errors import ConfigError
+from emomotion.models.masked import MMM
+from emomotion.text.base import TextEmbedding
+
+
+@dataclass(frozen=True)
+class MaskedDecodingConfig:
+    steps: int = 10
+    temperature: float = 1.0  # 0 = greedy (argmax)
+    top_k: int | None = None  # sample among the k most likely codes only
+    guidance: float = 1.0  # classifier-free guidance scale; 1 = conditional pass only
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"decoding steps must be >= 1, got {self.steps}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+
+
+def _repeat_text(text: TextEmbedding, k: int) -> TextEmbedding:
+    return TextEmbedding(text.sentence.repeat(k, 1), text.tokens.repeat(k, 1, 1), text.mask.repeat(k, 1))
+
+
+def _logits(
+    model: MMM, ids: torch.Tensor, text: TextEmbedding, token_mask: torch.Tensor, guidance: float
+) -> torch.Tensor:
+    """(B, N) -> guided logits (B, N, K)."""
+    if guidance == 1.0:
+        return model(ids, text, token_mask).float()
+    b = ids.shape[0]
+    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(ids.device)
+    out = model(ids.repeat(2, 1), _repeat_text(text, 2), token_mask.repeat(2, 1), drop).float()
+    cond, uncond = out.chunk(2)
+    return uncond + guidance * (cond - uncond)
+
+
+@torch.no_grad()
+def decode_tokens(
+    model: MMM,
+    text: TextEmbedding,
+    num_tokens: torch.Tensor | Sequence[int],
+    cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
+    *,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Token ids (B, max n + 1): ``n_b`` codes, END, then PAD. ``text`` holds B texts."""
+    tcfg = model.cfg.trans
+    device = text.sentence.device
+    n = torch.as_tensor(num_tokens, dtype=torch.long, device=device)  # (B,)
+    if n.ndim != 1 or n.shape[0] != text.sentence.shape[0]:
+        raise ConfigError("give one token count per text")
+    if int(n.min()) < 1 or int(n.max()) > tcfg.max_tokens:
+        raise ConfigError(f"token counts must be in [1, {tcfg.max_tokens}], got {n.tolist()}")
+    gen = torch.Generator(device=device).manual_seed(seed)
+    pos = torch.arange(int(n.max()) + 1, device=device)[None]  # (1, N)
+    real = pos < n[:, None]  # (B, N)
+    token_mask = pos <= n[:, None]  # motion tokens and END
+    ids = torch.full(real.shape, tcfg.pad_id, dtype=torch.long, device=device)
+    ids[real] = tcfg.mask_id
+    ids[pos == n[:, None]] = tcfg.end_id
+    for step in range(cfg.steps):
+        logits = _logits(model, ids, text, token_mask, cfg.guidance)  # (B, N, K)
+        probs = logits.softmax(-1)
+        if cfg.top_k is not None and cfg.top_k < logits.shape[-1]:
+            kth = logits.topk(cfg.top_k, dim=-1).values[..., -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if cfg.temperature == 0:
+            pred = logits.argmax(-1)
+        else:
+            u = torch.rand(logits.shape, generator=gen, device=device).clamp(1e-20, 1.0)
+            gumbel = -torch.log((-torch.log(u)).clamp(min=1e-20))
+            pred = (logits / cfg.temperature + gumbel).argmax(-1)
+        is_mask = ids == tcfg.mask_id
+        ids = torch.where(is_mask, pred, ids)
+        masked_count = is_mask.sum(-1)  # (B,)
+        ratio = math.cos(math.pi / 2 * (step + 1) / cfg.steps)
+        keep_masked = torch.minimum((n.float() * ratio).floor().long(), (masked_count - 1).clamp(min=0))
+        if int(keep_masked.max()) == 0:  # everything is fixed (always so after the last step)
+            break
+        confidence = probs.gather(-1, pred[..., None])[..., 0].masked_fill(~is_mask, float("inf"))  # (B, N)
+        rank = confidence.argsort(-1).argsort(-1)  # 0 = least confident
+        ids = torch.where(rank < keep_masked[:, None], torch.full_like(ids, tcfg.mask_id), ids)
+    return ids
+
+
+def frames_to_tokens(model: MMM, frames: int) -> int:
+    tokens = frames // model.frames_per_token
+    if not 1 <= tokens <= model.cfg.trans.max_tokens:
+        raise ConfigError(
+            f"{frames} frames give {tokens} tokens; the model takes 1 to {model.cfg.trans.max_tokens} "
+            f"({model.cfg.trans.max_tokens * model.frames_per_token} frames)"
+        )
+    return tokens
+
+
+@torch.no_grad()
+def decode_motion(model: MMM, ids: torch.Tensor) -> list[torch.Tensor]:
+    """Token ids from :func:`decode_tokens` -> one (4 n_b, 263) normalised motion per sample."""
+    k = model.cfg.trans.num_codes
+    out: list[torch.Tensor | None] = [None] * ids.shape[0]
+    lengths = (ids < k).sum(-1)
+    for length in lengths.unique().tolist():  # one decoder call per distinct length
+        rows = (lengths == length).nonzero()[:, 0]
+        motion = model.vq.decode(ids[rows, :length])  # (b, 4 n, 263)
+        for i, r in enumerate(rows.tolist()):
+            out[r] = motion[i]
+    return [m for m in out if m is not None]
+
+
+@torch.no_grad()
+def generate_motion(
+    model: MMM,
+    text: TextEmbedding,
+    frames: int,
+    cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
+    *,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """B texts, one length in frames -> (normalised motion (B, 4 (frames // 4), 263), token ids (B, n + 1))."""
+    n = frames_to_tokens(model, frames)
+    ids = decode_tokens(model, text, [n] * text.sentence.shape[0], cfg, seed=seed)
+    return torch.stack(decode_motion(model, ids)), ids
