@@ -106,6 +106,21 @@ def test_vq_fine_tune_keeps_the_trained_codebook(data, vq, tmp_path, monkeypatch
     assert drift < 0.5 * base.model_state["quantizer.codebook"][used].abs().max()
 
 
+def test_vq_reinit_codebook_reproduces_the_official_fine_tune(data, vq, tmp_path):
+    """The study's failing recipe: the official code re-initialises the codebook from the first batch
+    of the new data; ``reinit_codebook`` does exactly that, and the trained codebook is lost."""
+    tuned = run_vq(
+        VQRun(
+            data, tmp_path / "re", init_from=vq, reinit_codebook=True, train=train(1, lr=1e-5, ema_decay=0.0)
+        )
+    )
+    before = load_checkpoint(vq).model_state["quantizer.codebook"]
+    after = load_checkpoint(tuned).model_state["quantizer.codebook"]
+    assert (after - before).abs().amax(dim=1).min() > 1e-3  # every code was replaced
+    with pytest.raises(ConfigError, match="only applies when fine-tuning"):
+        VQRun(data, tmp_path / "x", reinit_codebook=True)
+
+
 def mmm_run(data: Path, vq: Path, out: Path, steps: int, **kw) -> MMMRun:
     return MMMRun(data, out, vq=vq, preset="tiny", train=train(steps, ema_decay=0.9, **kw), max_frames=96)
 

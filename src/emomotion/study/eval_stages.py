@@ -24,7 +24,7 @@ def merge_stage(cfg: StudyConfig) -> Stage:
             prefixes=["base", "emo"],
             overwrite=True,
         )
-        return {"path": str(ctx.data / "merged"), "clips": summary.clips}
+        return {"path": str(ctx.data / "merged"), "clips": summary.total}
 
     return Stage(
         "data_merged",

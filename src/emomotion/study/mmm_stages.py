@@ -154,7 +154,17 @@ def diagnose_stage(cfg: StudyConfig) -> Stage:
                 report = diagnose_checkpoint(
                     result["checkpoint"], ctx.data / "emotion", out, decoding=decoding
                 )
-                reports[f"{name} {label}"] = {"folder": str(out), **report.to_dict()}
+                reports[f"{name} {label}"] = {
+                    "folder": str(out),
+                    "static_rate": report.static_rate,
+                    "generated_perplexity": report.generated.perplexity,
+                    "data_perplexity": report.data.perplexity,
+                    "generated_unique_per_clip": report.generated.unique_per_clip,
+                    "generated_longest_run": report.generated.longest_run,
+                    "js_divergence": report.js_divergence,
+                    "vq_mpjpe_cm": report.recon_mpjpe * 100,
+                    "collapsed": report.collapsed,
+                }
         return {"reports": reports}
 
     return Stage(

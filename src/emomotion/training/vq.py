@@ -54,8 +54,13 @@ class VQRun:
     min_frames: int = sk.MIN_FRAMES
     init_from: Path | None = None  # fine-tuning: a vqvae (or mmm) checkpoint: its codebook state and stats
     stats_from: Path | None = None
+    # reproduce the official code's fine-tuning (its EMA state is not saved, so the codebook is
+    # re-initialised from the first batch): only for the study's failing recipe, never a default
+    reinit_codebook: bool = False
 
     def __post_init__(self) -> None:
+        if self.reinit_codebook and self.init_from is None:
+            raise ConfigError("reinit_codebook only applies when fine-tuning (init_from)")
         if self.window < 4 or self.window % 4:
             raise ConfigError(f"window must be a positive multiple of 4 frames, got {self.window}")
         if self.min_frames > self.window:
@@ -92,6 +97,13 @@ def run_vq(run: VQRun, *, resume: bool = False, stop_after: int | None = None) -
         dataset.mean, dataset.std = base.mean.numpy(), base.std.numpy()
         cfg = dataclass_from(VQVAEConfig, base.config)
         model = base.build_model(use_ema=False).train()
+        if run.reinit_codebook:
+            flags = [b for name, b in model.named_buffers() if name.endswith("initted")]
+            if not flags:
+                raise ConfigError(f"the {cfg.quantizer} quantizer has no codebook initialisation to redo")
+            for flag in flags:
+                flag.fill_(False)
+            log.warning("codebook re-initialised from the first batch (the official fine-tuning behaviour)")
     else:
         cfg = preset(run.preset)
         if run.quantizer is not None:
