@@ -290,6 +290,116 @@ def finetune_mdm(
     typer.echo(str(run_mdm(run, resume=resume)))
 
 
+def _train_config(
+    steps: int, batch_size: int, lr: float, save_every: int, seed: int, bf16: bool, ema: float = 0.0
+):
+    from emomotion.training.loop import TrainConfig
+
+    return TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        save_every=save_every,
+        ema_decay=ema,
+        seed=seed,
+        mixed_precision="bf16" if bf16 else "no",
+    )
+
+
+@train_app.command("vq")
+def train_vq(
+    data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | mmm")] = "small",
+    quantizer: Annotated[
+        str | None, typer.Option("--quantizer", help="ema_reset (official) | kmeans | residual | fsq")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps")] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    lr: Annotated[float, typer.Option("--lr")] = 2e-4,
+    window: Annotated[int, typer.Option("--window", help="Training window in frames.")] = 64,
+    bf16: Annotated[bool, typer.Option("--bf16")] = False,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Train the motion VQ-VAE (MMM / T2M-GPT architecture)."""
+    from emomotion.training.vq import VQRun, run_vq
+
+    train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
+    run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window)
+    typer.echo(str(run_vq(run, resume=resume)))
+
+
+@train_app.command("mmm")
+def train_mmm(
+    data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
+    vq: Annotated[Path, typer.Option("--vq", help="Trained VQ-VAE checkpoint or run directory.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | mmm")] = "small",
+    steps: Annotated[int, typer.Option("--steps")] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 2e-4,
+    text_encoder: Annotated[
+        str, typer.Option("--text-encoder", help="minilm | clip | distilbert")
+    ] = "minilm",
+    text_encoder_path: Annotated[Path | None, typer.Option("--text-encoder-path")] = None,
+    bf16: Annotated[bool, typer.Option("--bf16")] = False,
+    save_every: Annotated[int, typer.Option("--save-every")] = 500,
+    ema: Annotated[float, typer.Option("--ema")] = 0.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Train the masked motion transformer over a trained VQ-VAE's tokens."""
+    from emomotion.text import TextEncoderSpec
+    from emomotion.training.mmm import MMMRun, run_mmm
+
+    run = MMMRun(
+        data=data,
+        out=out,
+        vq=vq,
+        preset=preset,
+        train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema),
+        text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
+    )
+    typer.echo(str(run_mmm(run, resume=resume)))
+
+
+@finetune_app.command("mmm")
+def finetune_mmm(
+    source: Annotated[Path, typer.Option("--from", help="Base MMM checkpoint or run directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Emotion dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="full | lora (the VQ stays frozen)")] = "full",
+    lora_rank: Annotated[int, typer.Option("--lora-rank")] = 8,
+    replay: Annotated[
+        Path | None, typer.Option("--replay", help="Base dataset replayed against forgetting.")
+    ] = None,
+    replay_ratio: Annotated[float, typer.Option("--replay-ratio")] = 0.25,
+    steps: Annotated[int, typer.Option("--steps")] = 500,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 2e-5,
+    bf16: Annotated[bool, typer.Option("--bf16")] = False,
+    save_every: Annotated[int, typer.Option("--save-every")] = 250,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    resume: Annotated[bool, typer.Option("--resume")] = False,
+) -> None:
+    """Fine-tune an MMM checkpoint's transformer (VQ frozen, base statistics kept)."""
+    from emomotion.training.finetune import FinetuneConfig
+    from emomotion.training.mmm import MMMRun, run_mmm
+
+    run = MMMRun(
+        data=data,
+        out=out,
+        init_from=source,
+        finetune=FinetuneConfig(strategy, lora_rank=lora_rank),  # type: ignore[arg-type]
+        replay=replay,
+        replay_ratio=replay_ratio if replay is not None else 0.0,
+        train=_train_config(steps, batch_size, lr, save_every, seed, bf16),
+    )
+    typer.echo(str(run_mmm(run, resume=resume)))
+
+
 @train_app.command("evaluator")
 def train_evaluator(
     data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
@@ -400,6 +510,12 @@ def generate(
     emotion_scale: Annotated[float | None, typer.Option("--emotion-scale")] = None,
     intensity: Annotated[float, typer.Option("--intensity")] = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="MMM: sampling temperature (0 = greedy).")
+    ] = 1.0,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="MMM: sample among the k likeliest codes.")
+    ] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")] = "npy,bvh,gif",
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
@@ -425,6 +541,8 @@ def generate(
         emotion_scale=emotion_scale,
         intensity=intensity,
         seed=seed,
+        temperature=temperature,
+        top_k=top_k,
     )
     fmt = tuple(f.strip() for f in formats.split(",") if f.strip())
     unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}
@@ -467,6 +585,35 @@ def import_mdm_cmd(
             )
         )
     )
+
+
+diagnose_app = typer.Typer(help="Diagnose trained models.", no_args_is_help=True)
+app.add_typer(diagnose_app, name="diagnose")
+
+
+@diagnose_app.command("mmm")
+def diagnose_mmm_cmd(
+    model: Annotated[Path, typer.Option("--model", help="MMM checkpoint or run directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for diagnose.json/txt and plots.")],
+    split: Annotated[str, typer.Option("--split")] = "test",
+    steps: Annotated[int, typer.Option("--steps", help="Decoding steps.")] = 10,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 1.0,
+    top_k: Annotated[int | None, typer.Option("--top-k")] = None,
+    guidance: Annotated[float, typer.Option("--guidance")] = 1.0,
+    num: Annotated[int, typer.Option("--num", help="Generations to diagnose.")] = 64,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Codebook usage, perplexity, repeated tokens, histogram divergence and the static rate."""
+    from emomotion.evaluation.diagnose import diagnose_checkpoint
+    from emomotion.sampling.masked import MaskedDecodingConfig
+
+    decoding = MaskedDecodingConfig(steps=steps, temperature=temperature, top_k=top_k, guidance=guidance)
+    report = diagnose_checkpoint(
+        model, data, out, split=split, decoding=decoding, num_generations=num, seed=seed
+    )
+    typer.echo(report.describe())
+    typer.echo(f"plots and diagnose.json in {out}")
 
 
 study_app = typer.Typer(help="Run the whole method as one resumable study.", no_args_is_help=True)
@@ -514,6 +661,38 @@ def study_stages_cmd(
     for stage in study_stages(cfg):
         mark = f"done ({done[stage.name]['seconds']:.0f} s)" if stage.name in done else "to do"
         typer.echo(f"{stage.name:32s} {mark:16s} {stage.description}")
+
+
+@import_app.command("mmm")
+def import_mmm_cmd(
+    vq: Annotated[Path, typer.Option("--vq", help="Official VQ net_last.pth ({'net': ...}).")],
+    trans: Annotated[
+        Path, typer.Option("--trans", help="Official transformer net_last.pth ({'trans': ...}).")
+    ],
+    stats: Annotated[Path, typer.Option("--stats", help="Folder with the HumanML3D Mean.npy / Std.npy.")],
+    out: Annotated[Path, typer.Option("--out", help="Output .safetensors checkpoint.")],
+    text_encoder_path: Annotated[
+        Path | None, typer.Option("--text-encoder-path", help="CLIP folder or OpenAI ViT-B-32.pt.")
+    ] = None,
+    num_heads: Annotated[
+        int, typer.Option("--num-heads", help="Transformer heads (not in the weights).")
+    ] = 16,
+) -> None:
+    """Import official MMM weights. The VQ is taken from --vq; the copy inside --trans is only compared."""
+    from emomotion.importers.mmm import import_mmm
+
+    typer.echo(
+        str(
+            import_mmm(
+                vq,
+                trans,
+                out,
+                stats=stats,
+                text_encoder_path=str(text_encoder_path) if text_encoder_path else None,
+                num_heads=num_heads,
+            )
+        )
+    )
 
 
 @import_app.command("t2m-evaluator")
