@@ -1,19 +1,36 @@
-"""`make demo` runs end to end on the embedded synthetic data."""
+"""`make demo` runs the whole method in miniature on the embedded synthetic data."""
 
 from __future__ import annotations
 
-from emomotion.demo import DEMO_CLIPS, run_demo
+import json
+
+from emomotion.demo import DEMO_CLIPS, demo_config_path, run_demo
+from emomotion.study import load_study_config, study_stages
 
 
-def test_demo_writes_report_grid_and_round_trips(tmp_path):
-    report = run_demo(tmp_path / "demo", seconds=2.0, train_steps=20)
+def test_demo_config_covers_the_whole_method():
+    names = [s.name for s in study_stages(load_study_config(demo_config_path()))]
+    for stage in ("data_base", "data_emotion", "mdm_base_50", "mdm_full_50_s0", "vq_base", "mmm_base",
+                  "mmm_study_recipe", "mmm_fixed", "evaluator", "emotion_classifier", "eval", "diagnose_mmm",
+                  "prompts", "results"):  # fmt: skip
+        assert stage in names, stage
+
+
+def test_demo_writes_report_results_and_grids(tmp_path):
+    out = tmp_path / "demo"
+    report = run_demo(out, seconds=2.0, scale=0.03)
     text = report.read_text()
-    assert (tmp_path / "demo" / "grid.gif").stat().st_size > 0
-    assert (tmp_path / "demo" / "generated.gif").stat().st_size > 0
-    assert (tmp_path / "demo" / "mdm_tiny" / "step00000020.safetensors").exists()
-    assert len(list((tmp_path / "demo" / "bvh").glob("*.bvh"))) == len(DEMO_CLIPS)
+    assert (out / "representation" / "grid.gif").stat().st_size > 0
+    assert (out / "figures" / "prompts_grid.gif").stat().st_size > 0
+    assert len(list((out / "representation" / "bvh").glob("*.bvh"))) == len(DEMO_CLIPS)
     rows = [line for line in text.splitlines() if line.startswith("| walk") or line.startswith("| knock")]
     assert len(rows) == len(DEMO_CLIPS)
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[2]) < 1e-4 and float(cells[3]) < 1e-3
+    results = (out / "RESULTS.md").read_text()
+    assert "Does fine-tuning make generated motion express the emotion?" in results
+    assert "mmm_study_recipe" in results and "static_rate" in results
+    state = json.loads((out / "study_state.json").read_text())
+    metrics = {r["name"] for r in state["stages"]["eval"]["result"]["rows"]}
+    assert "real data" in metrics and "mdm_full_50_s0 ddpm 50" in metrics and "mmm_fixed own" in metrics

@@ -738,12 +738,13 @@ def serve(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("demo_out"),
+    scale: Annotated[float, typer.Option("--scale", help="Multiply every training step count.")] = 1.0,
 ) -> None:
-    """Run the end-to-end demo on the embedded synthetic data (no downloads, CPU only)."""
+    """Run the whole method in miniature on the embedded synthetic data (no downloads, CPU only)."""
     from emomotion.demo import run_demo
 
-    report = run_demo(out)
-    typer.echo(f"Demo finished. Open {report} (and the gifs beside it).")
+    report = run_demo(out, scale=scale)
+    typer.echo(f"Demo finished. Open {report}, {out / 'RESULTS.md'} and {out / 'figures' / 'prompts_grid.gif'}.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from emomotion.study.config import StudyConfig
 from emomotion.study.eval_stages import classifier_stage, eval_stage, evaluator_stage, merge_stage
 from emomotion.study.mmm_stages import diagnose_stage, mmm_base_stage, mmm_finetune_stage, vq_base_stage
-from emomotion.study.results import results_stage
+from emomotion.study.results import prompts_stage, results_stage
 from emomotion.study.runner import Stage
 from emomotion.study.stages import build_stage, mdm_base_stage, mdm_finetune_stage
 
@@ -29,6 +29,8 @@ def study_stages(cfg: StudyConfig) -> list[Stage]:
     evaluation = [eval_stage(cfg)]
     if cfg.mmm.enabled:
         evaluation.append(diagnose_stage(cfg))
+    if cfg.prompts:
+        evaluation.append(prompts_stage(cfg))
     evaluation.append(results_stage(cfg))
     for stage in evaluation:
         stages.append(

@@ -7,6 +7,7 @@ stopped and started again at any point. Every stage's wall time is recorded for 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -81,14 +82,32 @@ def _load_state(out: Path, cfg: StudyConfig) -> dict[str, Any]:
     return state
 
 
-def _save_state(ctx: StudyContext) -> None:
-    save_text(ctx.out / STATE_FILE, json.dumps(ctx.state, indent=2, default=str) + "\n")
+def _save_state(ctx: StudyContext, stage: str) -> None:
+    """Record one finished stage. Stages of one study may run in several processes at once (say one
+    per GPU, with ``--only``): under a lock, the file on disk is re-read and only this stage's record
+    is replaced, so no process overwrites another's results."""
+    path = ctx.out / STATE_FILE
+    with open(ctx.out / ".study.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        on_disk = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"stages": {}}
+        on_disk.update({k: v for k, v in ctx.state.items() if k != "stages"})
+        on_disk.setdefault("stages", {})[stage] = ctx.state["stages"][stage]
+        ctx.state["stages"] = {**on_disk["stages"], **{stage: ctx.state["stages"][stage]}}
+        save_text(path, json.dumps(on_disk, indent=2, default=str) + "\n")
 
 
 def machine_description() -> str:
     threads = torch.get_num_threads()
     device = "CUDA " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     return f"{platform.machine()}, {threads} torch threads, {device}, torch {torch.__version__}"
+
+
+def _refresh(ctx: StudyContext) -> None:
+    """Pick up stages finished by other processes since this one started."""
+    path = ctx.out / STATE_FILE
+    if path.exists():
+        on_disk = json.loads(path.read_text(encoding="utf-8")).get("stages", {})
+        ctx.state["stages"] = {**on_disk, **ctx.state["stages"]}
 
 
 def run_stages(
@@ -122,6 +141,7 @@ def run_stages(
             log.info("[%d/%d] %s: %s", i, len(stages), stage.name, "done" if done else "not selected")
             continue
         log.info("[%d/%d] %s: %s", i, len(stages), stage.name, stage.description)
+        _refresh(ctx)
         start = time.perf_counter()
         result = stage.fn(ctx)
         seconds = time.perf_counter() - start
@@ -130,6 +150,6 @@ def run_stages(
             "fingerprint": stage.fingerprint,
             "result": result,
         }
-        _save_state(ctx)
+        _save_state(ctx, stage.name)
         log.info("[%d/%d] %s finished in %.0f s", i, len(stages), stage.name, seconds)
     return ctx
