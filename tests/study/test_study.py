@@ -23,8 +23,8 @@ ratios = [0.6, 0.2, 0.2]
 options = { actions = ["walk", "knock"], emotions = ["Neutral"], seconds = [2.5, 3.5], clips_per_pair = 3 }
 [emotion]
 source = "synthetic"
-ratios = [0.6, 0.2, 0.2]
-options = { actions = ["walk"], seconds = [2.5, 3.5] }
+ratios = [0.5, 0.1, 0.4]
+options = { actions = ["walk"], seconds = [2.5, 3.5], clips_per_pair = 2 }
 [mdm]
 preset = "tiny"
 steps = 4
@@ -39,6 +39,13 @@ lr = 1e-3
 seeds = [0, 1]
 [mmm]
 enabled = false
+[eval]
+evaluator_preset = "tiny"
+evaluator_steps = 4
+classifier_steps = 4
+reps = 1
+mdm_samplers = [["ddim", 5]]
+mm_texts = 0
 """
 
 
@@ -59,9 +66,15 @@ def test_tiny_study_runs_and_skips_finished_stages(config, tmp_path, capsys):
         "mdm_base_50",
         "mdm_lora_50_s0",
         "mdm_lora_50_s1",
+        "data_merged",
+        "evaluator",
+        "emotion_classifier",
+        "eval",
+        "results",
     ]
     assert Path(state["stages"]["mdm_lora_50_s1"]["result"]["checkpoint"]).exists()
-    assert state["stages"]["data_emotion"]["result"]["clips"] == 8
+    assert state["stages"]["data_emotion"]["result"]["clips"] == 16
+    assert (out / "RESULTS.md").exists() and (out / "eval" / "emotion" / "report.md").exists()
     before = (out / "study_state.json").read_text()
     assert main(["study", "run", str(config), "--out", str(out)]) == 0  # nothing left to do
     assert (out / "study_state.json").read_text() == before
@@ -70,9 +83,12 @@ def test_tiny_study_runs_and_skips_finished_stages(config, tmp_path, capsys):
     assert main(["study", "run", str(config), "--out", str(out), "--scale", "2"]) == 2
     err = capsys.readouterr().err
     assert "mdm_base_50 was run with a different config" in err, err
-    config.write_text(TINY + "[eval]\nreps = 5\n")  # another part of the config: nothing to redo
+    config.write_text(TINY.replace("reps = 1", "reps = 2"))  # only the evaluation changes: it alone reruns
     assert main(["study", "run", str(config), "--out", str(out)]) == 0
-    assert json.loads((out / "study_state.json").read_text())["stages"] == json.loads(before)["stages"]
+    after = json.loads((out / "study_state.json").read_text())["stages"]
+    training = [k for k in after if k not in ("eval", "results")]
+    assert {k: after[k] for k in training} == {k: json.loads(before)["stages"][k] for k in training}
+    assert after["eval"]["fingerprint"] != json.loads(before)["stages"]["eval"]["fingerprint"]
 
 
 def test_only_reruns_a_named_stage_and_unknown_stages_are_errors(config, tmp_path):
