@@ -64,6 +64,7 @@ class EvalSettings:
     max_frames: int = MAX_FRAMES
     min_frames: int = MIN_FRAMES
     grid_prompts: int = 4  # motions kept (from the first repetition) for the side-by-side grid
+    max_clips: int = 0  # > 0: a fixed random subset of the split (slow samplers), noted in the report
 
     def __post_init__(self) -> None:
         if self.reps < 1 or self.batch_size < 1 or self.diversity_pairs < 2:
@@ -72,8 +73,8 @@ class EvalSettings:
             raise ConfigError("MultiModality needs mm_repeats >= 2 and mm_pairs >= 1 (or mm_texts=0)")
         if not UNIT <= self.min_frames <= self.max_frames:
             raise ConfigError(f"need {UNIT} <= min_frames <= max_frames")
-        if self.grid_prompts < 0:
-            raise ConfigError("grid_prompts must be >= 0")
+        if self.grid_prompts < 0 or self.max_clips < 0:
+            raise ConfigError("grid_prompts and max_clips must be >= 0")
 
 
 @dataclass
@@ -142,6 +143,12 @@ class EvalSet:
             feats = np.load(self.root / layout.FEATURES_DIR / f"{clip_id}.npy").astype(np.float32)
             captions = tuple(layout.read_captions(self.root, clip_id))
             self.clips.append(_Clip(clip_id, feats, captions or (Caption("", ()),), int(emotion)))
+        self.total = len(self.clips)
+        if settings.max_clips and len(self.clips) > settings.max_clips:
+            keep = np.random.default_rng(settings.seed).choice(
+                len(self.clips), settings.max_clips, replace=False
+            )
+            self.clips = [self.clips[i] for i in sorted(keep.tolist())]
         self.emotions = np.array([c.emotion for c in self.clips])
 
     def __len__(self) -> int:
@@ -289,6 +296,8 @@ class _Evaluation:
         speeds = [metrics.mean_joint_speed(recover_joints(m)) for m in ref]
         self.reference_speed = float(np.median(speeds))
         self.notes: list[str] = []
+        if len(self.data) < self.data.total:
+            self.note(f"evaluated on a fixed random {len(self.data)} of the split's {self.data.total} clips")
 
     def note(self, text: str) -> None:
         if text not in self.notes:

@@ -116,8 +116,8 @@ def eval_stage(cfg: StudyConfig) -> Stage:
         e = ctx.cfg.eval
         out = ctx.out / "eval" / "emotion"
         entries = _entries(ctx)
-        # sampling over hundreds of steps is the slow part: those rows get one repetition and no
-        # MultiModality (said in the report); every other row gets the full protocol
+        # sampling over hundreds of steps is the slow part: those rows get one repetition of one batch of
+        # 32 clips and no MultiModality (said in the report); every other row gets the full protocol
         slow = [x for x in entries if _steps(ctx, x) > e.slow_steps]
         fast = [x for x in entries if x not in slow]
         common = {
@@ -131,7 +131,7 @@ def eval_stage(cfg: StudyConfig) -> Stage:
         }
         results = compare(fast, reps=e.reps, mm_texts=e.mm_texts, mm_repeats=e.mm_repeats, **common)
         if slow:
-            results += compare(slow, reps=1, mm_texts=0, real_row=False, **common)
+            results += compare(slow, reps=1, mm_texts=0, real_row=False, max_clips=32, **common)
         write_report(results, out)
         return {"report": str(out / "report.md"), "rows": [r.to_dict() for r in results]}
 

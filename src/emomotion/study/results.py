@@ -175,7 +175,7 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
     mdm_rows = [r for r in eval_rows if r["name"].startswith("mdm") or r["real"]]
     if mdm_rows:
         lines += ["## MDM: every model, sampler and step count", "", "Rows sampling more than "
-                  f"{cfg.eval.slow_steps} steps have one repetition and no MultiModality.", ""]  # fmt: skip
+                  f"{cfg.eval.slow_steps} steps have one repetition over a fixed 32 clips and no MultiModality.", ""]  # fmt: skip
         lines += _table(mdm_rows, (*HEADLINE, "multimodality", "jitter", "foot_skating_ratio"))
         lines.append("")
     mmm_rows = [r for r in eval_rows if r["name"].startswith("mmm") or r["real"]]
