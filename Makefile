@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test lint bench study clean venv
 
 venv: $(STAMP)
 
@@ -27,10 +27,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+study: $(STAMP)
+	$(VENV)/bin/emomotion study run study/bandai.toml --out study_out
+
 bench: $(STAMP)
 	$(PY) -m bench.pipeline --dataset-2
 	$(PY) -m bench.datasets
 	$(PY) -m bench.generation
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) demo_out study_out .pytest_cache build *.egg-info src/*.egg-info
