@@ -107,7 +107,7 @@ def _refresh(ctx: StudyContext) -> None:
     path = ctx.out / STATE_FILE
     if path.exists():
         on_disk = json.loads(path.read_text(encoding="utf-8")).get("stages", {})
-        ctx.state["stages"] = {**on_disk, **ctx.state["stages"]}
+        ctx.state["stages"] = {**ctx.state["stages"], **on_disk}
 
 
 def run_stages(
@@ -126,6 +126,7 @@ def run_stages(
             f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(s.name for s in stages)}"
         )
     for i, stage in enumerate(stages, 1):
+        _refresh(ctx)  # another process may have finished this stage meanwhile
         record = ctx.state["stages"].get(stage.name)
         done = record is not None
         changed = done and record.get("fingerprint") != stage.fingerprint
@@ -141,7 +142,6 @@ def run_stages(
             log.info("[%d/%d] %s: %s", i, len(stages), stage.name, "done" if done else "not selected")
             continue
         log.info("[%d/%d] %s: %s", i, len(stages), stage.name, stage.description)
-        _refresh(ctx)
         start = time.perf_counter()
         result = stage.fn(ctx)
         seconds = time.perf_counter() - start

@@ -1,0 +1,118 @@
+"""MMM against MDM: latency per motion at equal preset scale, measured side by side in one run.
+
+    python -m bench.mmm
+
+MMM (10 parallel decoding steps, batched classifier-free guidance, VQ decoding included) against
+MDM with 1000-step and 50-step DDPM (batched guidance), both at the ``small`` and the official
+preset sizes, batch 1, 196 frames, the text encoded once per request. Goal: MMM at most 1/100 of
+MDM-1000. Writes its section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import torch
+
+from bench.report import write_section
+from emomotion.models.condition import MotionCondition
+from emomotion.models.masked import MMM, MMMConfig
+from emomotion.models.masked import preset as trans_preset
+from emomotion.models.mdm import MDM
+from emomotion.models.mdm import preset as mdm_preset
+from emomotion.models.vqvae import preset as vq_preset
+from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion, sample
+from emomotion.sampling.guidance import classifier_free_guidance
+from emomotion.sampling.masked import MaskedDecodingConfig, generate_motion
+from emomotion.text import build_text_encoder
+
+log = logging.getLogger("bench.mmm")
+FRAMES = 196
+TEXT = "a person walks sadly"
+SIZES = {"small": ("small", "small", "small"), "official": ("mdm", "mmm", "mmm")}
+
+
+def _best(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def rows(size: str, repeats: int, mdm_1000: bool) -> list[str]:
+    mdm_name, vq_name, trans_name = SIZES[size]
+    torch.manual_seed(0)
+    encoder = build_text_encoder("minilm")
+    mdm = MDM(mdm_preset(mdm_name, text_dim=encoder.dim)).eval()
+    vq = vq_preset(vq_name)
+    mmm = MMM(
+        MMMConfig(
+            vq, trans_preset(trans_name, num_codes=vq.num_codes, code_dim=vq.code_dim, text_dim=encoder.dim)
+        )
+    ).eval()
+    diffusion = GaussianDiffusion(DiffusionConfig(1000))
+
+    def run_mdm(steps: int) -> None:
+        encoder._cache.clear()
+        cond = MotionCondition(encoder.encode([TEXT]))
+        with torch.inference_mode():
+            sample(
+                diffusion, classifier_free_guidance(mdm, cond, text_scale=2.5), (1, FRAMES, 263), steps=steps
+            )
+
+    def run_mmm() -> None:
+        encoder._cache.clear()
+        with torch.inference_mode():
+            generate_motion(mmm, encoder.encode([TEXT]), FRAMES, MaskedDecodingConfig(steps=10, guidance=4.0))
+
+    times = {
+        "MMM, 10 decoding steps": _best(run_mmm, repeats),
+        "MDM, DDPM 50 steps": _best(lambda: run_mdm(50), repeats),
+    }
+    if mdm_1000:
+        times["MDM, DDPM 1000 steps"] = _best(lambda: run_mdm(1000), 1)
+    ref = times.get("MDM, DDPM 1000 steps")
+    out = []
+    for name, t in times.items():
+        ratio = f"{t / ref:.4f}" if ref else "–"
+        out.append(f"| {size} | {name} | {t * 1e3:,.0f} | {ratio} |")
+    if ref:
+        mmm_ratio = times["MMM, 10 decoding steps"] / ref
+        verdict = "met" if mmm_ratio <= 0.01 else "not met"
+        out.append(f"| {size} | MMM / MDM-1000 | | **1/{1 / mmm_ratio:,.0f}** (goal <= 1/100: {verdict}) |")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small preset only")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    lines = [
+        "## MMM vs MDM generation latency (`bench/mmm.py`)",
+        "",
+        "Batch 1, 196 frames, classifier-free guidance batched in both, text encoded once; best of "
+        f"{args.repeats} after a warm-up (1000-step runs: one run).",
+        "",
+        "| size | generator | ms per motion | ratio to MDM-1000 |",
+        "|---|---|---|---|",
+    ]
+    lines += rows("small", args.repeats, mdm_1000=True)
+    if not args.quick:
+        lines += rows("official", args.repeats, mdm_1000=True)
+    load = os.getloadavg()[0]
+    lines += ["", f"Load average at the end of the run: {load:.1f} on {os.cpu_count()} cores."]
+    body = "\n".join(lines)
+    log.warning("%s", body)
+    write_section("mmm", body)
+
+
+if __name__ == "__main__":
+    main()
