@@ -33,3 +33,27 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def build_synthetic(out: Path) -> Path:
+    """The small synthetic training set most model tests share: walk and knock in every emotion,
+    all clips in the train split."""
+    from emomotion.data.build import BuildConfig, build_dataset
+    from emomotion.data.splits import SplitConfig
+
+    build_dataset(
+        BuildConfig(
+            source="synthetic",
+            out=out,
+            seed=0,
+            split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
+            options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic_train_set(tmp_path_factory) -> Path:
+    """:func:`build_synthetic`, built once per test session (tests only read it)."""
+    return build_synthetic(tmp_path_factory.mktemp("synthetic_train_set"))

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from emomotion.app import AppLimits, DemoRunner, RunningApp, launch_app, load_models
-from emomotion.data.build import BuildConfig, build_dataset
-from emomotion.data.splits import SplitConfig
 from emomotion.sampling.diffusion import DiffusionConfig
 from emomotion.training.loop import TrainConfig
 from emomotion.training.mdm import MDMRun, run_mdm
+from tests.conftest import build_synthetic
 
 LIMITS = AppLimits(max_prompt_chars=200, max_seconds=6.0, max_samples=3)
 
@@ -21,15 +20,7 @@ LIMITS = AppLimits(max_prompt_chars=200, max_seconds=6.0, max_samples=3)
 def train_tiny(root: Path, *, emotions: bool, steps: int = 5) -> Path:
     data = root / "data"
     if not data.exists():
-        build_dataset(
-            BuildConfig(
-                source="synthetic",
-                out=data,
-                seed=0,
-                split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
-                options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
-            )
-        )
+        build_synthetic(data)
     run = MDMRun(
         data=data,
         out=root / ("emo" if emotions else "text"),

@@ -10,9 +10,7 @@ import pytest
 import torch
 
 from emomotion.checkpoint import dataclass_from, load_checkpoint
-from emomotion.data.build import BuildConfig, build_dataset
 from emomotion.data.dataset import DatasetConfig, MotionDataset
-from emomotion.data.splits import SplitConfig
 from emomotion.evaluation.diagnose import (
     diagnose_mmm,
     diagnose_tokens,
@@ -68,17 +66,8 @@ def test_statistics_known_values():
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[MMM, MotionDataset]:
-    data = tmp_path_factory.mktemp("syn")
-    build_dataset(
-        BuildConfig(
-            source="synthetic",
-            out=data,
-            seed=0,
-            split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
-            options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
-        )
-    )
+def setup(synthetic_train_set, tmp_path_factory) -> tuple[MMM, MotionDataset]:
+    data = synthetic_train_set
     train = TrainConfig(steps=150, batch_size=8, lr=2e-3, ema_decay=0.0, save_every=150)
     ckpt = load_checkpoint(run_vq(VQRun(data, tmp_path_factory.mktemp("vq"), train=train)))
     model = MMM(mmm_config(dataclass_from(VQVAEConfig, ckpt.config), "tiny", text_dim=HashTextEncoder.dim))

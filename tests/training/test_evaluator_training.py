@@ -10,8 +10,6 @@ import pytest
 import torch
 
 from emomotion.checkpoint import load_checkpoint
-from emomotion.data.build import BuildConfig, build_dataset
-from emomotion.data.splits import SplitConfig
 from emomotion.errors import ConfigError
 from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 from emomotion.training.evaluator import EvaluatorRun, contrastive_margin_loss, run_evaluator
@@ -19,18 +17,8 @@ from emomotion.training.loop import TrainConfig
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("syn")
-    build_dataset(
-        BuildConfig(
-            source="synthetic",
-            out=out,
-            seed=0,
-            split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
-            options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
-        )
-    )
-    return out
+def data(synthetic_train_set) -> Path:
+    return synthetic_train_set
 
 
 def _cfg(steps: int, save_every: int | None = None) -> TrainConfig:

@@ -9,8 +9,6 @@ import pytest
 import torch
 
 from emomotion.checkpoint import load_checkpoint, load_train_state, resolve_checkpoint
-from emomotion.data.build import BuildConfig, build_dataset
-from emomotion.data.splits import SplitConfig
 from emomotion.errors import CheckpointError
 from emomotion.models.condition import MotionCondition
 from emomotion.sampling.diffusion import DiffusionConfig
@@ -20,18 +18,8 @@ from emomotion.training.mdm import MDMRun, run_mdm
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("syn")
-    build_dataset(
-        BuildConfig(
-            source="synthetic",
-            out=out,
-            seed=0,
-            split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
-            options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
-        )
-    )
-    return out
+def data(synthetic_train_set) -> Path:
+    return synthetic_train_set
 
 
 def run(data: Path, out: Path, steps: int, **train) -> MDMRun:

@@ -13,9 +13,7 @@ import pytest
 import torch
 
 from emomotion.checkpoint import load_checkpoint, load_train_state
-from emomotion.data.build import BuildConfig, build_dataset
 from emomotion.data.dataset import DatasetConfig, MotionDataset
-from emomotion.data.splits import SplitConfig
 from emomotion.errors import ConfigError
 from emomotion.models.quantizers import EMAResetQuantizer
 from emomotion.text import build_text_encoder
@@ -35,18 +33,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("syn")
-    build_dataset(
-        BuildConfig(
-            source="synthetic",
-            out=out,
-            seed=0,
-            split=SplitConfig(ratios=(1.0, 0.0, 0.0)),
-            options={"actions": ["walk", "knock"], "seconds": (2.5, 4.0)},
-        )
-    )
-    return out
+def data(synthetic_train_set) -> Path:
+    return synthetic_train_set
 
 
 def train(steps: int, **kw) -> TrainConfig:
