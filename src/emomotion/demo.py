@@ -53,9 +53,13 @@ def run_demo(out: str | Path, *, seconds: float = 4.0, scale: float = 1.0) -> Pa
     step count (tests use a small one)."""
     from emomotion.study import load_study_config, run_study
 
+    import torch
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    # the demo's models are tiny: one thread beats two (intra-op parallelism costs more than it gains)
+    torch.set_num_threads(1)
     rows, grid = representation_round_trips(out / "representation", seconds)
     cfg = load_study_config(demo_config_path()).scaled(scale)
     ctx = run_study(cfg, out)
