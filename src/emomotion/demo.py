@@ -51,9 +51,9 @@ def demo_config_path() -> Path:
 def run_demo(out: str | Path, *, seconds: float = 4.0, scale: float = 1.0) -> Path:
     """Run the demo into ``out``; returns the path of its report. ``scale`` multiplies every training
     step count (tests use a small one)."""
-    from emomotion.study import load_study_config, run_study
-
     import torch
+
+    from emomotion.study import load_study_config, run_study
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
