@@ -744,7 +744,9 @@ def demo(
     from emomotion.demo import run_demo
 
     report = run_demo(out, scale=scale)
-    typer.echo(f"Demo finished. Open {report}, {out / 'RESULTS.md'} and {out / 'figures' / 'prompts_grid.gif'}.")
+    typer.echo(
+        f"Demo finished. Open {report}, {out / 'RESULTS.md'} and {out / 'figures' / 'prompts_grid.gif'}."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
