@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PY) -m bench.pipeline --dataset-2
 	$(PY) -m bench.datasets
 	$(PY) -m bench.generation
+	$(PY) -m bench.mmm
 
 clean:
 	rm -rf $(VENV) demo_out study_out .pytest_cache build *.egg-info src/*.egg-info
