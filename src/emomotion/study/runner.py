@@ -91,8 +91,9 @@ def _save_state(ctx: StudyContext, stage: str) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         on_disk = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"stages": {}}
         on_disk.update({k: v for k, v in ctx.state.items() if k != "stages"})
-        on_disk.setdefault("stages", {})[stage] = ctx.state["stages"][stage]
-        ctx.state["stages"] = {**on_disk["stages"], **{stage: ctx.state["stages"][stage]}}
+        record = ctx.state["stages"][stage]
+        on_disk["stages"] = {**ctx.state["stages"], **on_disk.get("stages", {}), stage: record}
+        ctx.state["stages"] = dict(on_disk["stages"])
         save_text(path, json.dumps(on_disk, indent=2, default=str) + "\n")
 
 
