@@ -62,7 +62,10 @@ def compare(
     for entry in entries:
         log.info("evaluating %s (%s)", entry.name, entry.checkpoint)
         generator = CheckpointGenerator(entry.checkpoint, entry.settings)
-        results.append(evaluate(generator, data, ev, name=entry.name, **common))
+        path = generator.ckpt.path
+        stat = path.stat() if path is not None else None
+        model_id = f"{path}:{stat.st_size}:{stat.st_mtime_ns}:{entry.settings}" if stat else None
+        results.append(evaluate(generator, data, ev, name=entry.name, model_id=model_id, **common))
     if report:
         write_report(results, Path(out))
     return results

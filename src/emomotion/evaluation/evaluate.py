@@ -262,8 +262,17 @@ def _slug(name: str) -> str:
 
 
 def _fingerprint(
-    name: str, root: Path, settings: EvalSettings, evaluator: Any, classifier: Any, real: bool
+    name: str,
+    root: Path,
+    settings: EvalSettings,
+    evaluator: Any,
+    classifier: Any,
+    real: bool,
+    model_id: str | None = None,
 ) -> str:
+    """What a cached repetition depends on. Not the number of repetitions (repetition r depends only
+    on the seed and r, so more repetitions reuse the ones done), but the generator's identity."""
+
     def weights(model: Any) -> float | None:
         return (
             None
@@ -276,7 +285,8 @@ def _fingerprint(
         "name": name,
         "real": real,
         "data": str(root.resolve()),
-        "settings": asdict(settings),
+        "settings": {k: v for k, v in asdict(settings).items() if k != "reps"},
+        "model": model_id,
         "evaluator": weights(evaluator),
         "classifier": weights(classifier),
     }
@@ -377,9 +387,10 @@ def _run(
     settings: EvalSettings,
     out_dir: Path | None,
     real: bool,
+    model_id: str | None = None,
 ) -> EvalResult:
     job = _Evaluation(root, evaluator, classifier, settings)
-    fingerprint = _fingerprint(name, root, settings, evaluator, classifier, real)
+    fingerprint = _fingerprint(name, root, settings, evaluator, classifier, real, model_id)
     cache = None if out_dir is None else Path(out_dir) / "cache" / _slug(name)
     reps: list[dict[str, Any]] = []
     samples: list[np.ndarray] = []
@@ -481,9 +492,12 @@ def evaluate(
     emotion_classifier: Any = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
+    model_id: str | None = None,
     **options: Any,
 ) -> EvalResult:
-    """Evaluate one generator on a split (see the module docstring).
+    """Evaluate one generator on a split (see the module docstring). ``model_id`` identifies the
+    generator's weights and settings in the cache (e.g. a checkpoint's path, size and time), so a
+    retrained model under the same name is never served stale results.
 
     ``generate_fn(texts, lengths, seed) -> [(T_i, 263)]`` returns de-normalised features.
     ``options`` are :class:`EvalSettings` fields (``mm_texts``, ``mm_repeats``, ``diversity_pairs``,
@@ -509,6 +523,7 @@ def evaluate(
         settings,
         None if out_dir is None else Path(out_dir),
         real=False,
+        model_id=model_id,
     )
 
 

@@ -96,7 +96,7 @@ def _entries(ctx: StudyContext) -> list[Any]:
             full_sweep = result.get("variant") in (None, "full") and result.get("seed", 0) == 0
             settings = e.mdm_samplers if full_sweep else e.mdm_samplers[:1]
             for sampler, steps in settings:
-                if steps > n:
+                if steps >= n:  # fewer steps than trained (the as-trained row is steps 0)
                     continue
                 s = GeneratorSettings(sampler=sampler, steps=steps, guidance=e.guidance)
                 entries.append(Entry(f"{name} {sampler} {steps or n}", Path(result["checkpoint"]), s))
