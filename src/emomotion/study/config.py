@@ -93,6 +93,7 @@ class EvalStudy:
     mm_texts: int = 8  # MultiModality: captions x repeats generated per row
     mm_repeats: int = 10
     slow_steps: int = 100  # rows sampling more steps than this: one repetition, no MultiModality
+    slow_models: tuple[str, ...] = ()  # stages whose slow as-trained row is evaluated (empty = every one)
 
 
 @dataclass(frozen=True)

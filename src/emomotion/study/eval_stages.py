@@ -98,6 +98,8 @@ def _entries(ctx: StudyContext) -> list[Any]:
             for sampler, steps in settings:
                 if steps >= n:  # fewer steps than trained (the as-trained row is steps 0)
                     continue
+                if steps == 0 and n > e.slow_steps and e.slow_models and name not in e.slow_models:
+                    continue
                 s = GeneratorSettings(sampler=sampler, steps=steps, guidance=e.guidance)
                 entries.append(Entry(f"{name} {sampler} {steps or n}", Path(result["checkpoint"]), s))
         elif family == "mmm":
