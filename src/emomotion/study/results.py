@@ -112,23 +112,42 @@ def _headline(rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _copy_figures(ctx: StudyContext, dest: Path) -> list[str]:
+KEY_CONFUSIONS = ("real_data", "mdm_base_50_ddpm_50", "mdm_full_50_s0_ddpm_50", "mdm_replay_50_s0_ddpm_50",
+                  "mmm_study_recipe_own", "mmm_fixed_own")  # fmt: skip
+
+
+def _copy_figures(ctx: StudyContext, dest: Path) -> tuple[list[str], list[str]]:
+    """(figures shown, figures only linked): the summary plots, the prompts grid, the key confusion
+    matrices and the MMM token histograms are shown; the rest are linked."""
     dest.mkdir(parents=True, exist_ok=True)
-    names = []
+    shown, linked = [], []
     report = ctx.out / "eval" / "emotion"
-    own = ctx.out / "figures"
-    for path in sorted(report.glob("*.png")) + sorted(report.glob("*.gif")) + sorted(own.glob("*.gif")):
-        if path.parent == dest:
-            names.append(path.name)
-            continue
-        shutil.copy(path, dest / path.name)
-        names.append(path.name)
+    sources = [p for p in sorted(report.glob("*.png"))] + sorted((ctx.out / "figures").glob("*.gif"))
+    for path in sources:
+        if path.parent.resolve() != dest.resolve():
+            shutil.copy(path, dest / path.name)
+        key = path.stem.removeprefix("confusion_")
+        important = not path.name.startswith("confusion_") or key in KEY_CONFUSIONS
+        (shown if important else linked).append(path.name)
     for folder in sorted((ctx.out / "diagnose").glob("*")):
         for path in sorted(folder.glob("*.png")):
             target = f"diagnose_{folder.name}_{path.name}"
             shutil.copy(path, dest / target)
-            names.append(target)
-    return names
+            (shown if "token_histogram" in path.name else linked).append(target)
+    return shown, linked
+
+
+def _training_time(result: dict[str, Any]) -> str:
+    """Steps and the training loop's own clock from the run's metrics.csv (survives reruns)."""
+    import csv
+
+    ckpt = result.get("checkpoint")
+    metrics = Path(ckpt).parent / "metrics.csv" if ckpt else None
+    if metrics is None or not metrics.exists():
+        return ""
+    with open(metrics, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return f"{rows[-1]['step']} steps, {float(rows[-1]['seconds']) / 60:.1f} min" if rows else ""
 
 
 def write_results(ctx: StudyContext, dest: Path) -> Path:
@@ -146,23 +165,16 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
         f"Machine: {ctx.state.get('machine', 'unknown')}. bf16 autocast: {cfg.bf16}. Step scale: {cfg.scale:g}"
         f"{', official model sizes' if cfg.full_size else ', small CPU presets'}.",
         "",
-        "| stage | wall time | what |",
+        "Stage wall times are those of the stage's last run (a stage rerun after it had finished shows "
+        "the rerun); training is the training loop's own clock from the run's `metrics.csv`.",
+        "",
+        "| stage | stage wall time | training |",
         "|---|---|---|",
     ]
-    total = 0.0
-    for name, record in stages.items():
-        total += record["seconds"]
-        res = record["result"]
-        what = (
-            (res.get("checkpoint") and Path(res["checkpoint"]).name)
-            or res.get("path")
-            or res.get("report")
-            or ""
-        )
-        lines.append(
-            f"| {name} | {record['seconds'] / 60:.1f} min | {Path(str(what)).name if what else ''} |"
-        )
-    lines += [f"| **total** | **{total / 60:.1f} min** | |", ""]
+    order = {s.name: i for i, s in enumerate(_plan(cfg))}
+    for name, record in sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))):
+        lines.append(f"| {name} | {record['seconds'] / 60:.1f} min | {_training_time(record['result'])} |")
+    lines.append("")
     for key in ("data_base", "data_emotion"):
         if key in stages:
             r = stages[key]["result"]
@@ -199,15 +211,24 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
                     f"| {name} | " + " | ".join(_fmt(d.get(k, float("nan"))) for k in present) + " |"
                 )
             lines.append("")
-    figures = _copy_figures(ctx, dest / "figures")
-    if figures:
-        lines += ["## Figures", ""] + [
-            f"![{f}](figures/{f})" for f in figures if f.endswith((".png", ".gif"))
-        ]
+    shown, linked = _copy_figures(ctx, dest / "figures")
+    if shown:
+        lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in shown]
+    if linked:
+        lines += ["", "More: " + ", ".join(f"[{f}](figures/{f})" for f in linked)]
     notes = sorted({n for r in eval_rows for n in r.get("notes", [])})
     if notes:
         lines += ["", "## Notes from the evaluation", ""] + [f"- {n}" for n in notes]
+    discussion = dest / "DISCUSSION.md"
+    if discussion.exists():
+        lines += ["", discussion.read_text(encoding="utf-8").rstrip()]
     return save_text(dest / "RESULTS.md", "\n".join(lines) + "\n")
+
+
+def _plan(cfg: StudyConfig) -> list[Stage]:
+    from emomotion.study.plan import study_stages
+
+    return study_stages(cfg)
 
 
 def results_stage(cfg: StudyConfig) -> Stage:
@@ -255,7 +276,8 @@ def prompts_stage(cfg: StudyConfig) -> Stage:
             feats = generator(list(ctx.cfg.prompts), [frames] * len(ctx.cfg.prompts), ctx.cfg.seed)
             columns.append([recover_joints(f) for f in feats])
             titles.append(name)
-        motions = [columns[c][p] for p in range(len(ctx.cfg.prompts)) for c in range(len(columns))]
+        # every other frame at 10 fps and small panels: a gif small enough to commit
+        motions = [columns[c][p][::2] for p in range(len(ctx.cfg.prompts)) for c in range(len(columns))]
         labels = [
             f"{titles[c]}: {ctx.cfg.prompts[p]}"
             for p in range(len(ctx.cfg.prompts))
@@ -268,6 +290,8 @@ def prompts_stage(cfg: StudyConfig) -> Stage:
             ncols=len(columns),
             suptitle="prompts (rows) x models (columns)",
             progress=True,
+            fps=FPS / 2,
+            size=150,
         )
         return {"grid": str(path), "models": titles, "prompts": list(ctx.cfg.prompts)}
 
