@@ -207,9 +207,11 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
             ]
             lines.append("|---" * (len(present) + 1) + "|")
             for name, d in diag.items():
-                lines.append(
-                    f"| {name} | " + " | ".join(_fmt(d.get(k, float("nan"))) for k in present) + " |"
-                )
+                cells = [
+                    ("yes" if d[k] else "no") if k == "collapsed" else _fmt(d.get(k, float("nan")))
+                    for k in present
+                ]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines.append("")
     shown, linked = _copy_figures(ctx, dest / "figures")
     if shown:
