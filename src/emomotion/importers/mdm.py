@@ -20,6 +20,7 @@ import torch
 from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
 from emomotion.data.layout import load_stats
 from emomotion.errors import CheckpointError
+from emomotion.importers.official import load_official
 from emomotion.models.mdm import MDMConfig
 from emomotion.text import TextEncoderSpec
 
@@ -29,12 +30,7 @@ CLIP_CONTEXT = 20  # MDM truncates CLIP prompts to 20 tokens
 
 
 def read_official_state(path: Path, *, use_ema: bool = True) -> dict[str, torch.Tensor]:
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError("checkpoint not found", path=path) from exc
-    except Exception as exc:  # torch raises several types for non-checkpoint bytes
-        raise CheckpointError(f"not a loadable weights-only torch checkpoint: {exc}", path=path) from exc
+    raw = load_official(path)
     if not isinstance(raw, dict):
         raise CheckpointError(f"expected a state_dict, found {type(raw).__name__}", path=path)
     if "model" in raw and isinstance(raw["model"], dict):

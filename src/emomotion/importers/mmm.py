@@ -30,6 +30,7 @@ import torch
 from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
 from emomotion.data.layout import load_stats
 from emomotion.errors import CheckpointError
+from emomotion.importers.official import load_official
 from emomotion.models.masked import MMM, MaskedTransformerConfig, MMMConfig
 from emomotion.models.vqvae import VQVAEConfig
 from emomotion.text import TextEncoderSpec
@@ -40,12 +41,7 @@ _DROPPED = re.compile(r"^trans_base\.(vqvae\.|pos_embedding\.)|\.attn\.mask$")
 
 
 def _read(path: Path, key: str) -> dict[str, torch.Tensor]:
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError("checkpoint not found", path=path) from exc
-    except Exception as exc:  # torch raises several types for non-checkpoint bytes
-        raise CheckpointError(f"not a loadable weights-only torch checkpoint: {exc}", path=path) from exc
+    raw = load_official(path)
     if not isinstance(raw, dict) or not isinstance(raw.get(key), dict):
         raise CheckpointError(f"expected a dict with a {key!r} state_dict", path=path)
     return {k.removeprefix("module."): v for k, v in raw[key].items()}

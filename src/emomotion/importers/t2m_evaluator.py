@@ -23,6 +23,7 @@ import torch
 from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
 from emomotion.errors import CheckpointError
 from emomotion.evaluation.evaluator import FOOT_CONTACT_DIMS, POS_TAGS, Evaluator, EvaluatorConfig
+from emomotion.importers.official import load_official
 from emomotion.skeleton import FEATURE_DIM
 from emomotion.text import TextEncoderSpec
 
@@ -99,12 +100,7 @@ def find_tar(folder_or_tar: str | Path) -> Path:
 
 def read_official_evaluator(path: Path) -> dict[str, dict[str, torch.Tensor]]:
     """The three state_dicts of ``finest.tar``."""
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError("checkpoint not found", path=path) from exc
-    except Exception as exc:  # torch raises several types for non-checkpoint bytes
-        raise CheckpointError(f"not a loadable weights-only torch checkpoint: {exc}", path=path) from exc
+    raw = load_official(path)
     if not isinstance(raw, dict):
         raise CheckpointError(f"expected a dict, found {type(raw).__name__}", path=path)
     missing = [p for p in PARTS if not isinstance(raw.get(p), dict)]
