@@ -39,13 +39,13 @@ def evaluator_stage(cfg: StudyConfig) -> Stage:
         from emomotion.training.evaluator import EvaluatorRun, run_evaluator
 
         e = ctx.cfg.eval
-        train = _train_config(ctx.cfg, e.evaluator_steps, 32, 1e-4, ctx.cfg.seed)
+        train = _train_config(ctx.cfg, e.evaluator_steps, 32, 1e-4, ctx.cfg.seed, ema=False, bf16=False)
         ckpt = run_evaluator(
             EvaluatorRun(
                 data=ctx.data / "merged",
                 out=ctx.runs / "evaluator",
                 preset="t2m" if ctx.cfg.full_size else e.evaluator_preset,
-                train=train.__class__(**{**train.__dict__, "ema_decay": 0.0, "mixed_precision": "no"}),
+                train=train,
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,
@@ -62,12 +62,12 @@ def classifier_stage(cfg: StudyConfig) -> Stage:
         from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 
         e = ctx.cfg.eval
-        train = _train_config(ctx.cfg, e.classifier_steps, 32, 3e-4, ctx.cfg.seed)
+        train = _train_config(ctx.cfg, e.classifier_steps, 32, 3e-4, ctx.cfg.seed, ema=False, bf16=False)
         ckpt = run_emotion_classifier(
             EmotionClassifierRun(
                 data=ctx.data / "emotion",
                 out=ctx.runs / "emotion_classifier",
-                train=train.__class__(**{**train.__dict__, "ema_decay": 0.0, "mixed_precision": "no"}),
+                train=train,
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,

@@ -47,13 +47,13 @@ def vq_base_stage(cfg: StudyConfig) -> Stage:
         from emomotion.training.vq import VQRun, run_vq
 
         m = ctx.cfg.mmm
-        train = _train_config(ctx.cfg, m.vq_steps, m.vq_batch_size, 2e-4, ctx.cfg.seed)
+        train = _train_config(ctx.cfg, m.vq_steps, m.vq_batch_size, 2e-4, ctx.cfg.seed, ema=False)
         ckpt = run_vq(
             VQRun(
                 data=ctx.data / "base",
                 out=ctx.runs / "vq_base",
                 preset=m.full_vq_preset if ctx.cfg.full_size else m.vq_preset,
-                train=train.__class__(**{**train.__dict__, "ema_decay": 0.0}),
+                train=train,
             ),
             resume=True,
         )
@@ -96,14 +96,14 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
         seed = variant.seeds[0]
         vq = None
         if variant.train_vq:  # the original recipe: the VQ fine-tuned too, its codebook re-initialised
-            vq_train = _train_config(ctx.cfg, variant.steps, ctx.cfg.mmm.vq_batch_size, 2e-4, seed)
+            vq_train = _train_config(ctx.cfg, variant.steps, ctx.cfg.mmm.vq_batch_size, 2e-4, seed, ema=False)
             vq = run_vq(
                 VQRun(
                     data=ctx.data / "emotion",
                     out=ctx.runs / f"{name}_vq",
                     init_from=base,
                     reinit_codebook=True,
-                    train=vq_train.__class__(**{**vq_train.__dict__, "ema_decay": 0.0}),
+                    train=vq_train,
                 ),
                 resume=True,
             )

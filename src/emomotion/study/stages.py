@@ -95,19 +95,33 @@ def build_stage(cfg: StudyConfig, name: str) -> Stage:
 # MDM ----------------------------------------------------------------------------------------------
 
 
-def _train_config(cfg: StudyConfig, steps: int, batch: int, lr: float, seed: int, warmup: int = 0):
+def _train_config(
+    cfg: StudyConfig,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    warmup: int = 0,
+    *,
+    ema: bool = True,
+    bf16: bool | None = None,
+):
+    """The study's training settings; ``ema=False`` for runs that keep no EMA weights, ``bf16`` overrides
+    the study's autocast (the evaluator and classifier train in float32)."""
     from emomotion.training.loop import TrainConfig
 
     n = cfg.steps(steps)
+    # an EMA window longer than the run would lag it
+    decay = (0.995 if n < 20_000 else 0.9999) if ema else 0.0
     return TrainConfig(
         steps=n,
         batch_size=batch,
         lr=lr,
         warmup_steps=min(warmup, n // 4),
         save_every=max(1, min(250, n)),
-        ema_decay=0.995 if n < 20_000 else 0.9999,  # an EMA window longer than the run would lag it
+        ema_decay=decay,
         seed=seed,
-        mixed_precision="bf16" if cfg.bf16 else "no",
+        mixed_precision="bf16" if (cfg.bf16 if bf16 is None else bf16) else "no",
     )
 
 
