@@ -87,7 +87,7 @@ def test_real_tokens_are_healthy(setup, tmp_path):
     assert report.js_divergence == pytest.approx(0.0, abs=1e-9)
     assert report.generated.perplexity == pytest.approx(report.data.perplexity)
     assert report.static_rate <= 0.2 and not report.collapsed
-    assert 0 < report.recon_l1 < 1.0 and report.recon_mpjpe < 0.5
+    assert 0 < report.recon_l1 < 1.0 and report.recon_mpjpe < 0.5 and 0 < report.recon_mpjpe_aligned < 0.5
     assert "no collapse" in report.describe()
     for plot in report.plots:
         assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -106,7 +106,8 @@ class DiagnoseReport:
     generated: TokenStats
     js_divergence: float  # bits, data vs generated token histograms
     recon_l1: float  # VQ reconstruction, mean |x - x'| on normalised features
-    recon_mpjpe: float  # VQ reconstruction, mean joint position error (m)
+    recon_mpjpe: float  # VQ reconstruction, mean joint position error (m), global positions
+    recon_mpjpe_aligned: float  # the same with both root joints at the origin in every frame (pose error)
     data_median_speed: float  # median over real clips of the mean joint speed (m/s)
     generated_median_speed: float
     static_rate: float  # share of generated clips slower than 20% of data_median_speed
@@ -132,7 +133,8 @@ class DiagnoseReport:
             f"{'longest repeated run':28s}{d.longest_run:12.1f}{g.longest_run:12.1f}",
             f"{'median clip speed (m/s)':28s}{self.data_median_speed:12.3f}{self.generated_median_speed:12.3f}",
             f"token histogram JS divergence: {self.js_divergence:.3f} bits",
-            f"VQ reconstruction: L1 {self.recon_l1:.4f} (normalised), MPJPE {self.recon_mpjpe * 100:.1f} cm",
+            f"VQ reconstruction: L1 {self.recon_l1:.4f} (normalised), MPJPE {self.recon_mpjpe * 100:.1f} cm "
+            f"(root-aligned {self.recon_mpjpe_aligned * 100:.1f} cm)",
             f"static rate: {self.static_rate:.1%} of generations move less than "
             f"{STATIC_FRACTION:.0%} of the data's median speed",
             "verdict: "
@@ -220,7 +222,7 @@ def diagnose_tokens(
     tokens = encode_dataset(vq, dataset, cache_dir, device)
     ids = dataset.ids[:max_clips] if max_clips else dataset.ids
     data_seqs = [tokens[i].numpy() for i in ids]
-    l1, mpjpe, data_speeds = [], [], []
+    l1, mpjpe, aligned, data_speeds = [], [], [], []
     with progress_bar("clips", transient=True) as progress:
         task = progress.add_task("reconstructing clips", total=len(ids))
         for clip_id in ids:
@@ -230,6 +232,7 @@ def diagnose_tokens(
             l1.append(float(np.abs(rec - x).mean()))
             jx, jr = _joints(x, dataset.mean, dataset.std), _joints(rec, dataset.mean, dataset.std)
             mpjpe.append(float(np.linalg.norm(jx - jr, axis=-1).mean()))
+            aligned.append(float(np.linalg.norm((jx - jx[:, :1]) - (jr - jr[:, :1]), axis=-1).mean()))
             data_speeds.append(mean_joint_speed(jx))
             progress.update(task, advance=1)
     gen_speeds = []
@@ -255,6 +258,7 @@ def diagnose_tokens(
         js_divergence=js_divergence(data_stats.histogram, gen_stats.histogram),
         recon_l1=float(np.mean(l1)),
         recon_mpjpe=float(np.mean(mpjpe)),
+        recon_mpjpe_aligned=float(np.mean(aligned)),
         data_median_speed=median,
         generated_median_speed=float(np.median(gen_speeds)),
         static_rate=float(np.mean([s < STATIC_FRACTION * median for s in gen_speeds])),

@@ -80,11 +80,12 @@ PRESETS: dict[str, MaskedTransformerConfig] = {
         num_codes=64, code_dim=16, embed_dim=64, num_layers=3, num_local_layers=1, num_heads=4, dropout=0.0
     ),
     "small": MaskedTransformerConfig(
-        num_codes=512, code_dim=32, embed_dim=256, num_layers=6, num_local_layers=1, num_heads=8
+        num_codes=512, code_dim=32, embed_dim=256, num_layers=4, num_local_layers=1, num_heads=4, ff_rate=2
     ),
     "mmm": MaskedTransformerConfig(),
 }
-"""``tiny`` for tests, ``small`` for the CPU study, ``mmm`` the official size (embed 1024, 9 + 7 + 2 blocks)."""
+"""``tiny`` for tests; ``small`` for the CPU study, at the scale of MDM's ``small`` (width 256, 4 heads,
+feed-forward 512; 3 + 1 + 4 blocks); ``mmm`` the official size (embed 1024, 9 + 7 + 2 blocks)."""
 
 
 def preset(name: str, **overrides: Any) -> MaskedTransformerConfig:

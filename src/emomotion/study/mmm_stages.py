@@ -163,6 +163,7 @@ def diagnose_stage(cfg: StudyConfig) -> Stage:
                     "generated_longest_run": report.generated.longest_run,
                     "js_divergence": report.js_divergence,
                     "vq_mpjpe_cm": report.recon_mpjpe * 100,
+                    "vq_pose_mpjpe_cm": report.recon_mpjpe_aligned * 100,
                     "collapsed": report.collapsed,
                 }
         return {"reports": reports}

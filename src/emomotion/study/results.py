@@ -198,7 +198,7 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
         diag = stages.get("diagnose_mmm", {}).get("result", {}).get("reports", {})
         if diag:
             keys = ("static_rate", "generated_perplexity", "data_perplexity", "generated_unique_per_clip",
-                    "generated_longest_run", "js_divergence", "vq_mpjpe_cm", "collapsed")  # fmt: skip
+                    "generated_longest_run", "js_divergence", "vq_mpjpe_cm", "vq_pose_mpjpe_cm", "collapsed")  # fmt: skip
             present = [k for k in keys if any(k in d for d in diag.values())]
             lines += [
                 "Token diagnostics (`emomotion diagnose mmm`):",
