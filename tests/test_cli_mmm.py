@@ -44,6 +44,26 @@ def test_generate_with_mmm(runs, tmp_path):
     assert feats.shape == (60, 263) and np.isfinite(feats).all()
 
 
+def test_generate_inbetween_with_mmm(runs, tmp_path, capsys):
+    clip = next((runs["data"] / "new_joint_vecs").glob("*.npy"))
+    source = np.load(clip)[:64]
+    out = tmp_path / "ib"
+    rc = main(["generate", "--model", str(runs["ft"]), "--text", "a person walks sadly", "--inbetween", str(clip),
+               "--keep-first", "12", "--keep-last", "8", "--steps", "4", "--format", "npy", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    feats = np.load(next(out.glob("*/features.npy")))
+    n = len(np.load(clip)) // 4 * 4
+    assert feats.shape == (n, 263)
+    np.testing.assert_allclose(feats[:12], source[:12], atol=1e-4)
+    np.testing.assert_allclose(feats[-8:], np.load(clip)[n - 8 : n], atol=1e-4)
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((40, 7), np.float32))
+    rc = main(
+        ["generate", "--model", str(runs["ft"]), "--text", "x", "--inbetween", str(bad), "--out", str(out)]
+    )
+    assert rc != 0 and "bad.npy" in capsys.readouterr().err
+
+
 def test_diagnose_mmm(runs, tmp_path, capsys):
     out = tmp_path / "d"
     rc = main(["diagnose", "mmm", "--model", str(runs["mmm"]), "--data", str(runs["data"]), "--out", str(out),

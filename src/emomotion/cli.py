@@ -517,6 +517,18 @@ def generate(
         int | None, typer.Option("--top-k", help="MMM: sample among the k likeliest codes.")
     ] = None,
     formats: Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")] = "npy,bvh,gif",
+    inbetween: Annotated[
+        Path | None,
+        typer.Option(
+            "--inbetween", help="MMM: a features .npy whose first/last frames are kept (length = its own)."
+        ),
+    ] = None,
+    keep_first: Annotated[
+        int, typer.Option("--keep-first", help="MMM in-betweening: frames kept at the start.")
+    ] = 0,
+    keep_last: Annotated[
+        int, typer.Option("--keep-last", help="MMM in-betweening: frames kept at the end.")
+    ] = 0,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
     from emomotion.errors import ConfigError
@@ -543,6 +555,9 @@ def generate(
         seed=seed,
         temperature=temperature,
         top_k=top_k,
+        source=inbetween,
+        keep_first=keep_first,
+        keep_last=keep_last,
     )
     fmt = tuple(f.strip() for f in formats.split(",") if f.strip())
     unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}

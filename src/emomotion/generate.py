@@ -5,6 +5,9 @@ text is encoded once. MDM checkpoints sample with a diffusion sampler (``sampler
 checkpoints (kind ``mmm``) decode tokens iteratively: ``steps`` is the number of decoding steps
 (default 10), ``temperature`` and ``top_k`` shape the sampling (temperature 0 = greedy), ``guidance``
 is the classifier-free scale, and ``sampler`` does not apply. MMM lengths are whole tokens (4 frames).
+MMM checkpoints also do in-betweening: given a ``source`` motion (HumanML3D features, .npy), its
+first ``keep_first`` and last ``keep_last`` frames are kept and the middle generated from the text;
+the length is then the source's.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ class GenerateRequest:
     seed: int = 0
     temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
     top_k: int | None = None  # masked models: sample among the k most likely codes
+    source: Path | None = None  # masked models: in-betweening source motion (T, 263) .npy
+    keep_first: int = 0  # frames of ``source`` kept at the start
+    keep_last: int = 0  # frames of ``source`` kept at the end
 
     def __post_init__(self) -> None:
         if not self.texts or any(not t.strip() for t in self.texts):
@@ -68,6 +74,10 @@ class GenerateRequest:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
         if self.steps is not None and self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.keep_first < 0 or self.keep_last < 0:
+            raise ConfigError("keep_first and keep_last are frame counts >= 0")
+        if self.source is None and (self.keep_first or self.keep_last):
+            raise ConfigError("keep_first/keep_last need a source motion to keep frames of")
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,8 @@ class MotionGenerator:
     def __call__(self, request: GenerateRequest) -> list[GeneratedMotion]:
         if self.diffusion is None:
             return self._masked(request)
+        if request.source is not None:
+            raise ConfigError("in-betweening needs an MMM checkpoint", path=self.ckpt.path)
         if request.steps is not None and request.steps > self.diffusion.num_steps:
             raise ConfigError(
                 f"steps {request.steps} exceed the {self.diffusion.num_steps} the model was trained with"
@@ -150,7 +162,7 @@ class MotionGenerator:
 
     def _masked(self, request: GenerateRequest) -> list[GeneratedMotion]:
         """Iterative masked decoding (MMM) of every prompt x ``num``, then the VQ decoder."""
-        from emomotion.sampling.masked import MaskedDecodingConfig, generate_motion
+        from emomotion.sampling.masked import MaskedDecodingConfig, generate_motion, inbetween_motion
 
         if request.emotion is not None:
             raise ConfigError("this model has no emotion conditioning; put the emotion in the text instead")
@@ -169,10 +181,38 @@ class MotionGenerator:
         texts = [t for t in request.texts for _ in range(request.num)]
         frames = round(request.seconds * sk.FPS)
         text = self.encoder.encode(texts, device=self.device)
-        x, _ = generate_motion(self.model, text, frames, decoding, seed=request.seed)
+        if request.source is not None:
+            source = torch.from_numpy((self._load_source(request.source) - self.mean) / self.std)
+            x, _ = inbetween_motion(
+                self.model,
+                text,
+                source.float(),
+                request.keep_first,
+                request.keep_last,
+                decoding,
+                seed=request.seed,
+            )
+        else:
+            x, _ = generate_motion(self.model, text, frames, decoding, seed=request.seed)
         feats = x.cpu().numpy() * self.std + self.mean
         joints = recover_joints(feats)
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
+
+    @staticmethod
+    def _load_source(path: Path) -> np.ndarray:
+        try:
+            motion = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read the source motion: {exc}", path=path) from exc
+        if motion.ndim != 2 or motion.shape[1] != sk.FEATURE_DIM:
+            raise ConfigError(
+                f"the source motion must be HumanML3D features (frames, {sk.FEATURE_DIM}), "
+                f"got {motion.shape}",
+                path=path,
+            )
+        if not np.isfinite(motion).all():
+            raise ConfigError("the source motion holds NaN or infinite values", path=path)
+        return motion.astype(np.float32)
 
 
 def generate_to(

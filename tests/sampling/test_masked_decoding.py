@@ -9,7 +9,13 @@ import torch
 from emomotion.errors import ConfigError
 from emomotion.models.masked import MMM, mmm_config
 from emomotion.models.vqvae import preset as vq_preset
-from emomotion.sampling.masked import MaskedDecodingConfig, decode_tokens, frames_to_tokens, generate_motion
+from emomotion.sampling.masked import (
+    MaskedDecodingConfig,
+    decode_tokens,
+    frames_to_tokens,
+    generate_motion,
+    inbetween_motion,
+)
 from emomotion.text.base import TextEmbedding
 
 TEXT_DIM = 8
@@ -103,3 +109,36 @@ def test_motion_length_in_frames(model):
         frames_to_tokens(model, 4 * 50)
     with pytest.raises(ConfigError, match="steps"):
         MaskedDecodingConfig(steps=0)
+
+
+def test_fixed_tokens_stay_and_the_rest_is_decoded(model):
+    t = model.cfg.trans
+    fixed = torch.full((2, 12), -1, dtype=torch.long)
+    fixed[:, :3] = torch.tensor([7, 8, 9])
+    fixed[:, -2:] = torch.tensor([1, 2])
+    ids = decode_tokens(model, text(2), [12, 12], MaskedDecodingConfig(steps=4), seed=0, fixed=fixed)
+    assert torch.equal(ids[:, :3], fixed[:, :3]) and torch.equal(ids[:, 10:12], fixed[:, -2:])
+    assert bool((ids[:, 3:10] < t.num_codes).all()) and bool((ids[:, 12] == t.end_id).all())
+    free = torch.full((2, 12), -1, dtype=torch.long)  # nothing fixed: the plain decoding exactly
+    cfg = MaskedDecodingConfig(steps=4)
+    assert torch.equal(decode_tokens(model, text(2), [12, 12], cfg, seed=0, fixed=free),
+                       decode_tokens(model, text(2), [12, 12], cfg, seed=0))  # fmt: skip
+    with pytest.raises(ConfigError, match="beyond"):
+        decode_tokens(model, text(2), [12, 5], cfg, fixed=fixed)
+    with pytest.raises(ConfigError, match="codes"):
+        decode_tokens(model, text(2), [12, 12], cfg, fixed=fixed * 100)
+
+
+def test_inbetween_keeps_the_given_frames_exactly(model):
+    source = torch.randn(50, 263, generator=torch.Generator().manual_seed(1))
+    motion, ids = inbetween_motion(model, text(2), source, 10, 8, MaskedDecodingConfig(steps=3), seed=0)
+    assert motion.shape == (2, 48, 263) and ids.shape == (2, 13)
+    assert torch.equal(motion[:, :10], source[None, :10].expand(2, -1, -1))
+    assert torch.equal(motion[:, 40:], source[None, 40:48].expand(2, -1, -1))
+    codes = model.vq.encode(source[None, :48])[0]
+    assert torch.equal(ids[:, :3], codes[:3].expand(2, -1)) and torch.equal(
+        ids[:, 10:12], codes[10:].expand(2, -1)
+    )
+    assert not torch.equal(motion[:, 12:40], model.vq.decode(codes[None])[0, 12:40].expand(2, -1, -1))
+    with pytest.raises(ConfigError, match="nothing to generate"):
+        inbetween_motion(model, text(1), source, 24, 24)

@@ -6,6 +6,10 @@ the newly filled tokens, so that ``floor(n cos(pi/2 (s + 1) / S))`` stay masked 
 (none after the last). Tokens fixed once stay fixed. Classifier-free guidance batches the conditional
 and the text-dropped pass in one call: ``logits = u + g (c - u)``. The length must be given; it is
 rounded down to whole tokens (4 frames each). All randomness comes from one seeded generator.
+
+In-betweening (:func:`inbetween_motion`, MMM's editing task) fixes the tokens of a given motion's
+first and last frames and decodes only the free ones in between; the schedule then counts the free
+tokens only, so without fixed tokens decoding is exactly the plain one.
 """
 
 from __future__ import annotations
@@ -62,8 +66,10 @@ def decode_tokens(
     cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
     *,
     seed: int = 0,
+    fixed: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Token ids (B, max n + 1): ``n_b`` codes, END, then PAD. ``text`` holds B texts."""
+    """Token ids (B, max n + 1): ``n_b`` codes, END, then PAD. ``text`` holds B texts. ``fixed``
+    (B, max n), optional: codes to keep at their positions, -1 where the model decodes."""
     tcfg = model.cfg.trans
     device = text.sentence.device
     n = torch.as_tensor(num_tokens, dtype=torch.long, device=device)  # (B,)
@@ -78,6 +84,9 @@ def decode_tokens(
     ids = torch.full(real.shape, tcfg.pad_id, dtype=torch.long, device=device)
     ids[real] = tcfg.mask_id
     ids[pos == n[:, None]] = tcfg.end_id
+    if fixed is not None:
+        ids = _apply_fixed(ids, fixed.to(device), real, tcfg.num_codes)
+    free = (ids == tcfg.mask_id).sum(-1)  # (B,) tokens to decode
     for step in range(cfg.steps):
         logits = _logits(model, ids, text, token_mask, cfg.guidance)  # (B, N, K)
         probs = logits.softmax(-1)
@@ -94,13 +103,27 @@ def decode_tokens(
         ids = torch.where(is_mask, pred, ids)
         masked_count = is_mask.sum(-1)  # (B,)
         ratio = math.cos(math.pi / 2 * (step + 1) / cfg.steps)
-        keep_masked = torch.minimum((n.float() * ratio).floor().long(), (masked_count - 1).clamp(min=0))
+        keep_masked = torch.minimum((free.float() * ratio).floor().long(), (masked_count - 1).clamp(min=0))
         if int(keep_masked.max()) == 0:  # everything is fixed (always so after the last step)
             break
         confidence = probs.gather(-1, pred[..., None])[..., 0].masked_fill(~is_mask, float("inf"))  # (B, N)
         rank = confidence.argsort(-1).argsort(-1)  # 0 = least confident
         ids = torch.where(rank < keep_masked[:, None], torch.full_like(ids, tcfg.mask_id), ids)
     return ids
+
+
+def _apply_fixed(ids: torch.Tensor, fixed: torch.Tensor, real: torch.Tensor, num_codes: int) -> torch.Tensor:
+    if fixed.shape != (ids.shape[0], ids.shape[1] - 1):
+        raise ConfigError(
+            f"fixed tokens must be (B, max n) = {(ids.shape[0], ids.shape[1] - 1)}, got {tuple(fixed.shape)}"
+        )
+    fixed = torch.cat([fixed.long(), torch.full_like(fixed[:, :1], -1).long()], dim=1)
+    keep = fixed >= 0
+    if bool((keep & ~real).any()):
+        raise ConfigError("fixed tokens lie beyond a sample's length")
+    if bool((fixed >= num_codes).any()):
+        raise ConfigError(f"fixed tokens must be codes in [0, {num_codes})")
+    return torch.where(keep, fixed, ids)
 
 
 def frames_to_tokens(model: MMM, frames: int) -> int:
@@ -140,3 +163,45 @@ def generate_motion(
     n = frames_to_tokens(model, frames)
     ids = decode_tokens(model, text, [n] * text.sentence.shape[0], cfg, seed=seed)
     return torch.stack(decode_motion(model, ids)), ids
+
+
+@torch.no_grad()
+def inbetween_motion(
+    model: MMM,
+    text: TextEmbedding,
+    source: torch.Tensor,
+    keep_first: int,
+    keep_last: int,
+    cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
+    *,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill the middle of ``source`` (T, 263), normalised, for each of B texts: the tokens covering
+    its first ``keep_first`` and last ``keep_last`` frames are fixed, the rest decoded; the kept
+    frames are then the given ones exactly. -> (motion (B, 4 (T // 4), 263), token ids (B, n + 1))."""
+    if source.ndim != 2:
+        raise ConfigError(f"the source motion must be (frames, features), got {tuple(source.shape)}")
+    n = frames_to_tokens(model, source.shape[0])
+    fpt = model.frames_per_token
+    head, tail = -(-keep_first // fpt), -(-keep_last // fpt)  # tokens touching a kept frame
+    if keep_first < 0 or keep_last < 0 or head + tail >= n:
+        raise ConfigError(
+            f"keeping {keep_first} + {keep_last} frames of {n * fpt} leaves nothing to generate "
+            f"({head} + {tail} of {n} tokens fixed)"
+        )
+    frames = n * fpt
+    source = source[:frames].to(text.sentence.device)
+    codes = model.vq.encode(source[None].float())
+    if codes.ndim != 2:
+        raise ConfigError("in-betweening needs a single-codebook VQ")
+    b = text.sentence.shape[0]
+    fixed = torch.full((b, n), -1, dtype=torch.long, device=source.device)
+    fixed[:, :head] = codes[0, :head]
+    fixed[:, n - tail :] = codes[0, n - tail :]
+    ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed)
+    motion = torch.stack(decode_motion(model, ids))
+    if keep_first:
+        motion[:, :keep_first] = source[:keep_first]
+    if keep_last:
+        motion[:, frames - keep_last :] = source[frames - keep_last :]
+    return motion, ids
