@@ -181,3 +181,20 @@ def test_emotion_conditioning_added_to_a_text_only_base(datasets, base, tmp_path
     assert load_checkpoint(base).config["num_emotions"] == 0 and tuned.config["num_emotions"] == 8
     table = tuned.model_state["embed_emotion.weight"]
     assert table.abs().sum() > 0  # the new table trained even though everything else is LoRA-frozen
+
+
+def test_ema_decay_warms_up_so_a_short_fine_tune_is_not_held_at_the_base():
+    from emomotion.training.loop import EMA
+
+    model = torch.nn.Linear(2, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    ema = EMA(model, 0.995)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(90) == pytest.approx(0.91)
+    assert ema.decay_at(10_000) == 0.995
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model, 0)
+    torch.testing.assert_close(ema.shadow["weight"], torch.full((1, 2), 0.9))
+    for t in range(1, 150):
+        ema.update(model, t)
+    assert float(ema.shadow["weight"][0, 0]) > 0.999  # without the warm-up: 1 - 0.995**150 = 0.53
