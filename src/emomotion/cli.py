@@ -255,6 +255,12 @@ def finetune_mdm(
     ema: Annotated[float, typer.Option("--ema")] = 0.999,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="Validate on the data's val split every N steps (0 = never).")
+    ] = 0,
+    patience: Annotated[
+        int, typer.Option("--patience", help="Stop after N validations without a better loss (0 = never).")
+    ] = 0,
 ) -> None:
     """Fine-tune an MDM checkpoint (full, freeze or LoRA; optional replay), keeping its normalisation
     and text encoder."""
@@ -285,6 +291,8 @@ def finetune_mdm(
             ema_decay=ema,
             seed=seed,
             mixed_precision="bf16" if bf16 else "no",
+            eval_every=eval_every,
+            patience=patience,
         ),
     )
     typer.echo(str(run_mdm(run, resume=resume)))
@@ -383,8 +391,16 @@ def finetune_mmm(
     save_every: Annotated[int, typer.Option("--save-every")] = 250,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="Validate on the data's val split every N steps (0 = never).")
+    ] = 0,
+    patience: Annotated[
+        int, typer.Option("--patience", help="Stop after N validations without a better loss (0 = never).")
+    ] = 0,
 ) -> None:
     """Fine-tune an MMM checkpoint's transformer (VQ frozen, base statistics kept)."""
+    from dataclasses import replace
+
     from emomotion.training.finetune import FinetuneConfig
     from emomotion.training.mmm import MMMRun, run_mmm
 
@@ -395,7 +411,11 @@ def finetune_mmm(
         finetune=FinetuneConfig(strategy, lora_rank=lora_rank),  # type: ignore[arg-type]
         replay=replay,
         replay_ratio=replay_ratio if replay is not None else 0.0,
-        train=_train_config(steps, batch_size, lr, save_every, seed, bf16),
+        train=replace(
+            _train_config(steps, batch_size, lr, save_every, seed, bf16),
+            eval_every=eval_every,
+            patience=patience,
+        ),
     )
     typer.echo(str(run_mmm(run, resume=resume)))
 

@@ -40,7 +40,7 @@ from emomotion.checkpoint import (
     save_train_state,
     train_state_path,
 )
-from emomotion.data.dataset import MotionBatch, MotionSample, collate
+from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset, MotionSample, collate
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.progress import progress_bar
 from emomotion.training.finetune import has_adapters, merged_state_dict
@@ -173,8 +173,6 @@ def train_loop(
     run_dir.mkdir(parents=True, exist_ok=True)
     if cfg.eval_every and val_dataset is None:
         raise ConfigError("validation (eval_every) needs a validation set")
-    if cfg.eval_every and len(val_dataset) == 0:  # type: ignore[arg-type]
-        raise ConfigError("the validation split is empty", path=run_dir)
     stopped = run_dir / EARLY_STOP_FILE
     if resume and stopped.exists():
         record = json.loads(stopped.read_text(encoding="utf-8"))
@@ -319,6 +317,17 @@ def train_loop(
 
 
 EARLY_STOP_FILE = "early_stop.json"
+
+
+def validation_dataset(
+    data: Path, max_frames: int, like: TrainDataset, cfg: TrainConfig
+) -> MotionDataset | None:
+    """The ``val`` split of ``data`` normalised as the training set ``like``, when ``cfg`` validates."""
+    if not cfg.eval_every:
+        return None
+    val = MotionDataset(DatasetConfig(data, split="val", max_frames=max_frames, seed=cfg.seed))
+    val.mean, val.std = like.mean, like.std  # type: ignore[attr-defined]
+    return val
 
 
 @torch.no_grad()

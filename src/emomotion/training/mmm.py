@@ -31,7 +31,7 @@ from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import VQVAEConfig
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +218,14 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
         model.num_parameters() / 1e6,
         len(dataset),
     )
+    val = validation_dataset(run.data, run.max_frames, dataset, run.train)
     return train_loop(
-        step, dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
+        step,
+        dataset,
+        run.train,
+        run.out,
+        make_checkpoint,
+        resume=resume,
+        stop_after=stop_after,
+        val_dataset=val,
     )
