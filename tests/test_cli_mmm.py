@@ -23,13 +23,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     assert main(["train", "mmm", "--data", str(data), "--vq", str(base / "vq"), "--out", str(base / "mmm"),
                  "--steps", "6", *small]) == 0  # fmt: skip
     assert main(["finetune", "mmm", "--from", str(base / "mmm"), "--data", str(data), "--out", str(base / "ft"),
-                 "--strategy", "lora", "--steps", "3", "--batch-size", "8", "--replay", str(data)]) == 0  # fmt: skip
+                 "--strategy", "lora", "--steps", "3", "--batch-size", "8", "--replay", str(data),
+                 "--eval-every", "2", "--patience", "5"]) == 0  # fmt: skip
     return {"data": data, "vq": base / "vq", "mmm": base / "mmm", "ft": base / "ft"}
 
 
 def test_checkpoints_and_fine_tune_keeps_the_vq(runs):
     base, tuned = load_checkpoint(runs["mmm"]), load_checkpoint(runs["ft"])
     assert base.kind == tuned.kind == "mmm" and tuned.extra["finetune"]["strategy"] == "lora"
+    assert (runs["ft"] / "validation.csv").read_text().splitlines()[1].startswith("2,")  # validated at step 2
     for key, value in base.model_state.items():
         if key.startswith("vq."):
             assert torch.equal(value, tuned.model_state[key]), key

@@ -179,6 +179,22 @@ def test_finetune_unknown_strategy_is_a_clear_error(trained, tmp_path, capsys):
     assert rc == 2 and "unknown fine-tuning strategy 'half'" in capsys.readouterr().err
 
 
+def test_inbetween_with_mdm(trained, tmp_path):
+    data, run = trained
+    clip = next((data / "new_joint_vecs").glob("*.npy"))
+    source = np.load(clip)
+    out = tmp_path / "ib"
+    rc = main(["generate", "--model", str(run), "--text", "a person walks sadly", "--inbetween", str(clip),
+               "--keep-first", "10", "--keep-last", "10", "--sampler", "ddim", "--steps", "5", "--format", "npy",
+               "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    feats = np.load(next(out.glob("*/features.npy")))
+    assert feats.shape == source.shape
+    np.testing.assert_allclose(feats[:10], source[:10], atol=1e-4)
+    np.testing.assert_allclose(feats[-10:], source[-10:], atol=1e-4)
+    assert np.abs(feats[10:-10] - source[10:-10]).mean() > 1e-3
+
+
 def test_generate_from_missing_checkpoint(tmp_path, capsys):
     rc = main(["generate", "--model", str(tmp_path / "nope"), "--text", "x", "--out", str(tmp_path / "g")])
     assert rc == 2 and "checkpoint not found" in capsys.readouterr().err

@@ -121,13 +121,18 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     return path
 
 
+def run_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """A run directory's ``step*.safetensors`` checkpoints as (step, path), oldest first."""
+    return sorted(
+        (int(m.group(1)), p) for p in Path(run_dir).glob("step*.safetensors") if (m := _STEP.search(p.name))
+    )
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A file as is; a run directory -> its newest ``step*.safetensors``."""
     path = Path(path)
     if path.is_dir():
-        found = sorted(
-            (int(m.group(1)), p) for p in path.glob("step*.safetensors") if (m := _STEP.search(p.name))
-        )
+        found = run_checkpoints(path)
         if not found:
             raise CheckpointError("no step*.safetensors checkpoint in this run directory", path=path)
         return found[-1][1]

@@ -5,9 +5,10 @@ text is encoded once. MDM checkpoints sample with a diffusion sampler (``sampler
 checkpoints (kind ``mmm``) decode tokens iteratively: ``steps`` is the number of decoding steps
 (default 10), ``temperature`` and ``top_k`` shape the sampling (temperature 0 = greedy), ``guidance``
 is the classifier-free scale, and ``sampler`` does not apply. MMM lengths are whole tokens (4 frames).
-MMM checkpoints also do in-betweening: given a ``source`` motion (HumanML3D features, .npy), its
-first ``keep_first`` and last ``keep_last`` frames are kept and the middle generated from the text;
-the length is then the source's.
+Both families do in-betweening: given a ``source`` motion (HumanML3D features, .npy), its first
+``keep_first`` and last ``keep_last`` frames are kept and the middle generated from the text (MDM:
+the kept frames overwrite each step's clean-motion prediction; MMM: their tokens are fixed); the
+length is then the source's.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class GenerateRequest:
     seed: int = 0
     temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
     top_k: int | None = None  # masked models: sample among the k most likely codes
-    source: Path | None = None  # masked models: in-betweening source motion (T, 263) .npy
+    source: Path | None = None  # in-betweening: source motion, HumanML3D features (T, 263) .npy
     keep_first: int = 0  # frames of ``source`` kept at the start
     keep_last: int = 0  # frames of ``source`` kept at the end
 
@@ -118,14 +119,19 @@ class MotionGenerator:
     def __call__(self, request: GenerateRequest) -> list[GeneratedMotion]:
         if self.diffusion is None:
             return self._masked(request)
-        if request.source is not None:
-            raise ConfigError("in-betweening needs an MMM checkpoint", path=self.ckpt.path)
         if request.steps is not None and request.steps > self.diffusion.num_steps:
             raise ConfigError(
                 f"steps {request.steps} exceed the {self.diffusion.num_steps} the model was trained with"
             )
         texts = [t for t in request.texts for _ in range(request.num)]
         frames = round(request.seconds * sk.FPS)
+        known = keep = None
+        if request.source is not None:
+            from emomotion.sampling.editing import keep_mask
+
+            known = torch.from_numpy(self._source(request.source)).to(self.device)[None]
+            frames = known.shape[1]
+            keep = keep_mask(frames, request.keep_first, request.keep_last)
         emotion = intensity = None
         num_emotions = self.ckpt.config.get("num_emotions", 0)
         if request.emotion is not None:
@@ -146,6 +152,10 @@ class MotionGenerator:
         )
         scale = request.emotion_scale if emotion is not None else None
         denoise = classifier_free_guidance(self.model, cond, text_scale=request.guidance, emotion_scale=scale)
+        if known is not None and keep is not None:
+            from emomotion.sampling.editing import inpaint
+
+            denoise = inpaint(denoise, known, keep)
         with torch.no_grad():
             x = sample(
                 self.diffusion,
@@ -156,6 +166,8 @@ class MotionGenerator:
                 seed=request.seed,
                 device=self.device,
             )
+        if known is not None and keep is not None:  # the kept frames exactly as given
+            x = torch.where(keep.to(x.device)[None, :, None], known.to(x.dtype), x)
         feats = x.cpu().numpy() * self.std + self.mean
         joints = recover_joints(feats)
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
@@ -182,11 +194,11 @@ class MotionGenerator:
         frames = round(request.seconds * sk.FPS)
         text = self.encoder.encode(texts, device=self.device)
         if request.source is not None:
-            source = torch.from_numpy((self._load_source(request.source) - self.mean) / self.std)
+            source = torch.from_numpy(self._source(request.source))
             x, _ = inbetween_motion(
                 self.model,
                 text,
-                source.float(),
+                source,
                 request.keep_first,
                 request.keep_last,
                 decoding,
@@ -197,6 +209,16 @@ class MotionGenerator:
         feats = x.cpu().numpy() * self.std + self.mean
         joints = recover_joints(feats)
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
+
+    def _source(self, path: Path) -> np.ndarray:
+        """The in-betweening source, normalised with the model's statistics."""
+        motion = self._load_source(path)
+        if not sk.MIN_FRAMES <= len(motion) <= sk.MAX_FRAMES:
+            raise ConfigError(
+                f"the source motion has {len(motion)} frames; use {sk.MIN_FRAMES} to {sk.MAX_FRAMES}",
+                path=path,
+            )
+        return ((motion - self.mean) / self.std).astype(np.float32)
 
     @staticmethod
     def _load_source(path: Path) -> np.ndarray:

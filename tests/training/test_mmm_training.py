@@ -16,6 +16,7 @@ from emomotion.checkpoint import load_checkpoint, load_train_state
 from emomotion.data.dataset import DatasetConfig, MotionDataset
 from emomotion.errors import ConfigError
 from emomotion.models.quantizers import EMAResetQuantizer
+from emomotion.models.vqvae import VQVAE
 from emomotion.text import build_text_encoder
 from emomotion.training import tokens as token_cache
 from emomotion.training.finetune import FinetuneConfig
@@ -240,3 +241,33 @@ def test_vq_runs_with_library_quantizers(data, tmp_path, quantizer):
     model = ckpt.build_model()  # every buffer (EMA codebooks, initted flags) is in the checkpoint
     tokens = model.encode(torch.randn(1, 32, 263))
     assert tokens.shape[:2] == (1, 8) and model.decode(tokens).shape == (1, 32, 263)
+
+
+def test_tokenize_with_reproduces_the_official_loader_mismatch(data, vq, tmp_path, monkeypatch):
+    """Tokens from a re-initialised VQ, the base VQ kept for embedding and decoding (the official
+    loader's overwrite), on purpose: the checkpoint's VQ is the base's, the tokens are the other's."""
+    base_path = run_mmm(mmm_run(data, vq, tmp_path / "base", 2))
+    other = run_vq(
+        VQRun(
+            data, tmp_path / "re", init_from=vq, reinit_codebook=True, train=train(1, lr=1e-5, ema_decay=0.0)
+        )
+    )
+    used = []
+    real_encode = VQVAE.encode
+
+    def spy(self, motion):
+        used.append(float(self.quantizer.codebook.sum()))
+        return real_encode(self, motion)
+
+    monkeypatch.setattr(VQVAE, "encode", spy)
+    run = MMMRun(data, tmp_path / "ft", init_from=base_path, tokenize_with=other, train=train(2, ema_decay=0.0),
+                 max_frames=96)  # fmt: skip
+    tuned = load_checkpoint(run_mmm(run))
+    other_sum = float(load_checkpoint(other).model_state["quantizer.codebook"].sum())
+    assert used and all(u == pytest.approx(other_sum) for u in used)  # every batch tokenised by the other VQ
+    for key, value in load_checkpoint(base_path).model_state.items():
+        if key.startswith("vq."):
+            assert torch.equal(tuned.model_state[key], value), key
+    assert tuned.extra["tokenize_with"] == str(other)
+    with pytest.raises(ConfigError, match="tokenize_with"):
+        MMMRun(data, tmp_path / "x", vq=vq, tokenize_with=other)

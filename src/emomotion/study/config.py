@@ -46,8 +46,13 @@ class FinetuneVariant:
     add_emotion_conditioning: bool = False  # MDM: a label table beside the text
     seeds: tuple[int, ...] = (0,)
     on: tuple[int, ...] = ()  # MDM: the diffusion-step bases to fine-tune (empty = every one)
+    eval_every: int = 0  # validate on the emotion set's val split every N steps (0 = never)
+    patience: int = 0  # stop after N validations without a better loss (0 = never stop early)
     # MMM only
     train_vq: bool = False  # the study's failing recipe fine-tuned the VQ as well
+    # with train_vq: train on the fine-tuned VQ's tokens but keep (embed, decode with) the base VQ, as the
+    # official loader does when it overwrites the fine-tuned VQ with the transformer file's copy
+    official_load: bool = False
     temperature: float = 1.0  # decoding of this variant's evaluation (0 = greedy)
     top_k: int = 0
     guidance: float = 4.0

@@ -4,7 +4,9 @@ on the emotion set with the recipe that went static and with the remedies, and d
 The failing recipe reproduces what the original study did with the official code: the VQ-VAE is
 fine-tuned on the emotion set with its codebook re-initialised from the first batch (the official
 code does not save the quantizer's EMA state, so a resumed VQ re-initialises), the transformer is
-fine-tuned at lr 1e-4, and motions are decoded greedily.
+fine-tuned at lr 1e-4 on that VQ's tokens while the base VQ is what it embeds and decodes with
+(``official_load``: loading the base transformer file overwrites the fine-tuned VQ with its copy),
+and motions are decoded greedily.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from emomotion.errors import ConfigError
 from emomotion.study.config import FinetuneVariant, StudyConfig
 from emomotion.study.runner import Stage, StudyContext
-from emomotion.study.stages import _inputs, _train_config, _training_inputs
+from emomotion.study.stages import _inputs, _train_config, _training_inputs, _variant_train, early_stop_record
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
         from emomotion.training.mmm import MMMRun, run_mmm
         from emomotion.training.vq import VQRun, run_vq
 
+        if variant.official_load and not variant.train_vq:
+            raise ConfigError(f"MMM variant {variant.name!r}: official_load needs train_vq")
         base = ctx.result("mmm_base")["checkpoint"]
         seed = variant.seeds[0]
         vq = None
@@ -112,11 +117,12 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
                 data=ctx.data / "emotion",
                 out=ctx.runs / name,
                 init_from=base,
-                vq=vq,
+                vq=None if variant.official_load else vq,
+                tokenize_with=vq if variant.official_load else None,
                 finetune=FinetuneConfig(variant.strategy, lora_rank=variant.lora_rank),  # type: ignore[arg-type]
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
-                train=_train_config(ctx.cfg, variant.steps, variant.batch_size, variant.lr, seed),
+                train=_variant_train(ctx.cfg, variant, seed),
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,
@@ -126,6 +132,7 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
             "family": "mmm",
             "variant": variant.name,
             "vq_checkpoint": str(vq) if vq else None,
+            "early_stop": early_stop_record(ckpt.parent),
             "decodings": _decodings(ctx.cfg, variant),
         }
 

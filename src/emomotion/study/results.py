@@ -147,7 +147,13 @@ def _training_time(result: dict[str, Any]) -> str:
         return ""
     with open(metrics, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return f"{rows[-1]['step']} steps, {float(rows[-1]['seconds']) / 60:.1f} min" if rows else ""
+    if not rows:
+        return ""
+    text = f"{rows[-1]['step']} steps, {float(rows[-1]['seconds']) / 60:.1f} min"
+    stop = result.get("early_stop")
+    if stop:
+        text += f"; stopped early, best validation at step {stop['best_step']}"
+    return text
 
 
 def write_results(ctx: StudyContext, dest: Path) -> Path:
@@ -174,6 +180,8 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
     order = {s.name: i for i, s in enumerate(_plan(cfg))}
     for name, record in sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))):
         lines.append(f"| {name} | {record['seconds'] / 60:.1f} min | {_training_time(record['result'])} |")
+    total = sum(record["seconds"] for record in stages.values())
+    lines += ["", f"Sum of the stage wall times: {total / 60:.1f} min."]
     lines.append("")
     for key in ("data_base", "data_emotion"):
         if key in stages:

@@ -4,9 +4,10 @@ context returning a JSON-able summary; the list is built from the config by :fun
 
 from __future__ import annotations
 
+import json
 import logging
 import tarfile
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,20 @@ def build_stage(cfg: StudyConfig, name: str) -> Stage:
 
 
 # MDM ----------------------------------------------------------------------------------------------
+
+
+def _variant_train(cfg: StudyConfig, variant: FinetuneVariant, seed: int):
+    """A fine-tuning variant's training settings, with its validation and early stopping."""
+    train = _train_config(cfg, variant.steps, variant.batch_size, variant.lr, seed)
+    return replace(train, eval_every=variant.eval_every, patience=variant.patience)
+
+
+def early_stop_record(run_dir: Path) -> dict[str, Any] | None:
+    """A run's ``early_stop.json`` (where it stopped and its best step), or None if it ran to the end."""
+    from emomotion.training.loop import EARLY_STOP_FILE
+
+    path = run_dir / EARLY_STOP_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _train_config(
@@ -192,7 +207,7 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
                 add_emotion_conditioning=variant.add_emotion_conditioning,
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
-                train=_train_config(ctx.cfg, variant.steps, variant.batch_size, variant.lr, seed),
+                train=_variant_train(ctx.cfg, variant, seed),
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,
@@ -203,6 +218,7 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
             "variant": variant.name,
             "diffusion_steps": diffusion_steps,
             "seed": seed,
+            "early_stop": early_stop_record(ckpt.parent),
         }
 
     inputs = {

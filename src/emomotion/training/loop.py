@@ -5,12 +5,21 @@ bf16 autocast, AdamW with warm-up, gradient clipping, EMA weights, a progress ba
 Resume restores the model, EMA, optimiser, LR schedule, the torch and dataset RNG states and the
 data position (epoch and batch), so an interrupted single-process run ends with the same weights
 as an uninterrupted one.
+
+Validation and early stopping (``eval_every`` > 0, with a validation set): every ``eval_every`` steps
+the family's loss is averaged over the first ``val_batches`` validation batches, always with the same
+noise and crops (a forked RNG, so training draws are untouched), and logged to ``validation.csv``. A
+new best is checkpointed at once. After ``patience`` validations without a new best the run stops,
+checkpoints newer than the best are removed, so the run directory stands for its best checkpoint, and
+``early_stop.json`` records it; resuming a run that stopped early returns that checkpoint.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Sampler, SequentialSampler
 
 from emomotion.checkpoint import (
     Checkpoint,
@@ -26,10 +35,12 @@ from emomotion.checkpoint import (
     load_checkpoint,
     load_train_state,
     resolve_checkpoint,
+    run_checkpoints,
     save_checkpoint,
     save_train_state,
+    train_state_path,
 )
-from emomotion.data.dataset import MotionBatch, MotionSample, collate
+from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset, MotionSample, collate
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.progress import progress_bar
 from emomotion.training.finetune import has_adapters, merged_state_dict
@@ -51,10 +62,17 @@ class TrainConfig:
     seed: int = 0
     mixed_precision: Literal["no", "bf16"] = "no"
     cpu: bool = False
+    eval_every: int = 0  # validate every N steps (0 = never)
+    val_batches: int = 8  # validation batches per validation
+    patience: int = 0  # stop after this many validations without a new best (0 = never stop early)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
             raise ConfigError("steps, batch_size, save_every and log_every must be >= 1")
+        if self.eval_every < 0 or self.val_batches < 1 or self.patience < 0:
+            raise ConfigError("need eval_every >= 0, val_batches >= 1 and patience >= 0")
+        if self.patience and not self.eval_every:
+            raise ConfigError("early stopping (patience) needs validation: set eval_every")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.mixed_precision not in ("no", "bf16"):
@@ -139,17 +157,29 @@ def train_loop(
     *,
     resume: bool = False,
     stop_after: int | None = None,
+    val_dataset: TrainDataset | None = None,
 ) -> Path:
-    """Train ``step.model`` for ``cfg.steps`` steps; returns the last checkpoint written.
+    """Train ``step.model`` for ``cfg.steps`` steps; returns the last checkpoint written (after an
+    early stop: the best one).
 
     ``make_checkpoint(step, model_state, ema_state)`` fills in what the family saves (config, stats,
     text spec). ``stop_after`` ends the run early (as an interruption would) after that many steps.
+    ``val_dataset`` is validated on every ``cfg.eval_every`` steps (required when that is set).
     """
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.eval_every and val_dataset is None:
+        raise ConfigError("validation (eval_every) needs a validation set")
+    stopped = run_dir / EARLY_STOP_FILE
+    if resume and stopped.exists():
+        record = json.loads(stopped.read_text(encoding="utf-8"))
+        log.info("%s stopped early at step %d; its best is step %d", run_dir, record["stopped_at"],
+                 record["best_step"])  # fmt: skip
+        return resolve_checkpoint(run_dir)
+    stopped.unlink(missing_ok=True)
     # accelerate keeps its state process-wide; a second run in one process (tests, a server) may ask for
     # another precision. The distributed part (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -168,6 +198,8 @@ def train_loop(
     batch_size = min(cfg.batch_size, len(dataset))  # never wait for a batch a small dataset cannot fill
     per_epoch = len(dataset) // batch_size
     done = 0
+    early = {"best": math.inf, "best_step": 0, "bad": 0}
+    val_start = val_dataset.rng_state() if val_dataset is not None else None
     if resume:
         try:
             last = resolve_checkpoint(run_dir)
@@ -185,6 +217,7 @@ def train_loop(
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
             dataset.set_rng_state(_tuple_state(state["data_rng"]))
+            early.update(state.get("early", {}))
             done = int(state["step"])
             log.info("resumed %s at step %d", last, done)
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -192,6 +225,9 @@ def train_loop(
     model.train()
     metrics_path = run_dir / "metrics.csv"
     new_file = not metrics_path.exists() or done == 0
+    val_path = run_dir / "validation.csv"
+    if cfg.eval_every and (new_file or not val_path.exists()):
+        val_path.write_text("step,val_loss,best_step\n", encoding="utf-8")
     last_path = None
     target = cfg.steps if stop_after is None else min(cfg.steps, done + stop_after)
     start_time = time.perf_counter()
@@ -245,7 +281,19 @@ def train_loop(
                         ]
                     )
                     metrics.flush()
-                if done % cfg.save_every == 0 or done == target:
+                improved = stop = False
+                if cfg.eval_every and done % cfg.eval_every == 0:
+                    assert val_dataset is not None and val_start is not None
+                    val = _validate(step, val_dataset, val_start, cfg, accelerator)
+                    improved = val < early["best"]
+                    if improved:
+                        early.update(best=val, best_step=done, bad=0)
+                    else:
+                        early["bad"] += 1
+                    with open(val_path, "a", encoding="utf-8") as f:
+                        f.write(f"{done},{val:.6f},{early['best_step']}\n")
+                    stop = bool(cfg.patience) and early["bad"] >= cfg.patience
+                if done % cfg.save_every == 0 or done == target or improved:
                     last_path = _save(
                         run_dir,
                         done,
@@ -255,13 +303,78 @@ def train_loop(
                         scheduler,
                         dataset,
                         make_checkpoint,
+                        early,
                     )
+                if stop:
+                    last_path = _stop_early(run_dir, done, early)
+                    done = target
                 if done >= target:
                     break
                 t_data = time.perf_counter()
     step.model = accelerator.unwrap_model(model)
     assert last_path is not None or done == target
     return last_path if last_path is not None else resolve_checkpoint(run_dir)
+
+
+EARLY_STOP_FILE = "early_stop.json"
+
+
+def validation_dataset(
+    data: Path, max_frames: int, like: TrainDataset, cfg: TrainConfig
+) -> MotionDataset | None:
+    """The ``val`` split of ``data`` normalised as the training set ``like``, when ``cfg`` validates."""
+    if not cfg.eval_every:
+        return None
+    val = MotionDataset(DatasetConfig(data, split="val", max_frames=max_frames, seed=cfg.seed))
+    val.mean, val.std = like.mean, like.std  # type: ignore[attr-defined]
+    return val
+
+
+@torch.no_grad()
+def _validate(
+    step: TrainStep, val_dataset: TrainDataset, start: tuple, cfg: TrainConfig, accelerator: Any
+) -> float:
+    """The mean loss over the first ``cfg.val_batches`` validation batches, with the same noise, masks
+    and crops every time (forked RNGs: training draws are untouched)."""
+    model = step.model
+    model.eval()
+    saved = val_dataset.rng_state()
+    val_dataset.set_rng_state(start)
+    batch_size = min(cfg.batch_size, len(val_dataset))
+    order = range(min(len(val_dataset), cfg.val_batches * batch_size))
+    loader = DataLoader(
+        val_dataset, batch_size=batch_size, sampler=SequentialSampler(order), collate_fn=collate
+    )
+    device = accelerator.device
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    total = count = 0.0
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(cfg.seed + 1)
+        if cuda:
+            torch.cuda.manual_seed(cfg.seed + 1)
+        for batch in loader:
+            batch = batch.to(device)
+            with accelerator.autocast():
+                loss, _ = step.loss(batch)
+            n = len(batch.texts)
+            total += float(loss) * n
+            count += n
+    val_dataset.set_rng_state(saved)
+    model.train()
+    return total / count
+
+
+def _stop_early(run_dir: Path, done: int, early: dict[str, Any]) -> Path:
+    """Remove the checkpoints newer than the best and record the stop; returns the best checkpoint."""
+    for at, path in run_checkpoints(run_dir):
+        if at > early["best_step"]:
+            train_state_path(path).unlink(missing_ok=True)
+            path.unlink()
+    record = {"stopped_at": done, "best_step": early["best_step"], "best_val_loss": early["best"]}
+    (run_dir / EARLY_STOP_FILE).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    log.info("early stop at step %d: no better validation loss for %d validations; best step %d (%.4f)",
+             done, early["bad"], early["best_step"], early["best"])  # fmt: skip
+    return run_dir / checkpoint_name(early["best_step"])
 
 
 def _tuple_state(state: Any) -> Any:
@@ -277,6 +390,7 @@ def _save(
     scheduler: Any,
     dataset: TrainDataset,
     make_checkpoint: MetaFn,
+    early: dict[str, Any],
 ) -> Path:
     path = run_dir / checkpoint_name(done)
     live = model.state_dict()
@@ -287,6 +401,7 @@ def _save(
         "scheduler": scheduler.state_dict(),
         "torch_rng": torch.get_rng_state(),
         "data_rng": list(dataset.rng_state()),
+        "early": dict(early),
     }
     if has_adapters(model):  # checkpoints hold plain weights in the model's own layout
         train_state["live_model"] = live

@@ -19,7 +19,7 @@ from emomotion.models.mdm import MDM, MDMConfig, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,14 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
         model.num_parameters() / 1e6,
         len(dataset),
     )
+    val = validation_dataset(run.data, run.max_frames, dataset, run.train)
     return train_loop(
-        step, dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
+        step,
+        dataset,
+        run.train,
+        run.out,
+        make_checkpoint,
+        resume=resume,
+        stop_after=stop_after,
+        val_dataset=val,
     )

@@ -11,6 +11,10 @@ dropped with the transformer's ``text_drop_prob`` for classifier-free guidance.
 Fine-tuning (``init_from`` an ``mmm`` checkpoint) keeps the base normalisation, text encoder and VQ
 (frozen: its codebook defines what the tokens mean), and applies a :class:`FinetuneConfig` strategy
 (full, freeze, LoRA) and optional replay of base data to the transformer.
+
+``tokenize_with`` reproduces, on purpose, the official pipeline's mismatch: the training tokens come
+from another (fine-tuned) VQ while the model keeps, embeds and decodes with its own, as happens when
+the official loader silently overwrites a fine-tuned VQ with the copy inside the transformer file.
 """
 
 from __future__ import annotations
@@ -28,10 +32,10 @@ from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_c
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
-from emomotion.models.vqvae import VQVAEConfig
+from emomotion.models.vqvae import VQVAE, VQVAEConfig
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +101,19 @@ def mask_tokens(
 class MMMTrainStep:
     """Cross-entropy of the masked transformer over tokens of the frozen VQ."""
 
-    def __init__(self, model: MMM, text_encoder: TextEncoder, masking: MaskingConfig) -> None:
+    def __init__(
+        self, model: MMM, text_encoder: TextEncoder, masking: MaskingConfig, tokenizer: VQVAE | None = None
+    ) -> None:
         self.model = model
         self.text_encoder = text_encoder
         self.masking = masking
+        self.tokenizer = tokenizer  # None: the model's own VQ
 
     def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]:
         mmm: MMM = self.model.module if hasattr(self.model, "module") else self.model  # type: ignore[assignment]
+        vq = mmm.vq if self.tokenizer is None else self.tokenizer.to(batch.motion.device)
         with torch.no_grad():
-            tokens = mmm.vq.encode(batch.motion)  # (B, N)
+            tokens = vq.encode(batch.motion)  # (B, N)
         num_tokens = (batch.lengths // mmm.frames_per_token).clamp(max=tokens.shape[1])
         mb = mask_tokens(tokens, num_tokens, mmm, self.masking)
         text = self.text_encoder.encode(batch.texts, device=batch.motion.device)
@@ -133,6 +141,7 @@ class MMMRun:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     replay: Path | None = None  # fine-tuning: base dataset replayed against forgetting
     replay_ratio: float = 0.0
+    tokenize_with: Path | None = None  # fine-tuning: tokens from this VQ, the model's own VQ kept (see above)
 
     def __post_init__(self) -> None:
         if self.init_from is None and self.vq is None:
@@ -141,6 +150,10 @@ class MMMRun:
             raise ConfigError("fine-tuning strategies and replay need a base checkpoint (init_from)")
         if (self.replay is None) != (self.replay_ratio == 0.0):
             raise ConfigError("replay needs both a dataset and a ratio in (0, 1)")
+        if self.tokenize_with is not None and (self.init_from is None or self.vq is not None):
+            raise ConfigError(
+                "tokenize_with applies to a fine-tune that keeps its base VQ (init_from, no vq)"
+            )
 
 
 def _load_kind(path: Path, kind: str) -> Checkpoint:
@@ -193,7 +206,17 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
     model.vq.requires_grad_(False)  # frozen: its codebook defines the tokens
     mean = torch.as_tensor(dataset.mean, dtype=torch.float32)
     std = torch.as_tensor(dataset.std, dtype=torch.float32)
-    step = MMMTrainStep(model, encoder, run.masking)
+    tokenizer = None
+    if run.tokenize_with is not None:
+        tok_ckpt = _load_kind(run.tokenize_with, "vqvae")
+        tokenizer = tok_ckpt.build_model().eval().requires_grad_(False)
+        if tokenizer.cfg.num_codes != cfg.vq.num_codes:
+            raise ConfigError(
+                f"the tokenizing VQ has {tokenizer.cfg.num_codes} codes, the model {cfg.vq.num_codes}",
+                path=tok_ckpt.path,
+            )
+        log.warning("fine-tune: tokens from %s, embedded and decoded with the model's own VQ", tok_ckpt.path)
+    step = MMMTrainStep(model, encoder, run.masking, tokenizer)
     extra = {
         "train": asdict(run.train),
         "masking": asdict(run.masking),
@@ -202,6 +225,7 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
         "init_from": str(run.init_from) if run.init_from else None,
         "finetune": asdict(run.finetune) if base is not None else None,
         "replay": {"data": str(run.replay), "ratio": run.replay_ratio} if run.replay else None,
+        "tokenize_with": str(run.tokenize_with) if run.tokenize_with else None,
     }
     config = {"vq": config_dict(cfg.vq), "trans": config_dict(cfg.trans)}
 
@@ -218,6 +242,14 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
         model.num_parameters() / 1e6,
         len(dataset),
     )
+    val = validation_dataset(run.data, run.max_frames, dataset, run.train)
     return train_loop(
-        step, dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
+        step,
+        dataset,
+        run.train,
+        run.out,
+        make_checkpoint,
+        resume=resume,
+        stop_after=stop_after,
+        val_dataset=val,
     )

@@ -1,0 +1,56 @@
+"""The ``emomotion`` command line: parse arguments, build a config, call one library function.
+
+Each command group lives in its own module here; this one assembles them. A typed :class:`~emomotion.errors.EmomotionError` prints one line naming the file and the reason and
+exits with code 2; ``--debug`` (anywhere on the line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from emomotion.cli import convert, data, evaluate, generate, importers, study, train
+from emomotion.errors import EmomotionError
+
+app = typer.Typer(
+    name="emomotion",
+    help="Emotionally expressive text-to-motion: datasets from mocap, MDM/MMM fine-tuning, evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(convert.convert)
+app.command("joint-maps")(convert.joint_maps)
+app.add_typer(data.data_app, name="data")
+app.add_typer(train.train_app, name="train")
+app.add_typer(train.finetune_app, name="finetune")
+app.command("eval")(evaluate.eval_cmd)
+app.command()(generate.generate)
+app.add_typer(importers.import_app, name="import")
+app.add_typer(evaluate.diagnose_app, name="diagnose")
+app.add_typer(study.study_app, name="study")
+app.command()(generate.serve)
+app.command()(generate.demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        app(args=args, prog_name="emomotion")  # usage errors and --help exit through SystemExit
+    except EmomotionError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:  # typer's way of finishing (0) or reporting a usage error (2)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 0

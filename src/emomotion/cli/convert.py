@@ -1,0 +1,35 @@
+"""``emomotion convert`` and ``emomotion joint-maps``: one motion between formats, the rig maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def convert(
+    source: Annotated[Path, typer.Argument(help="A .bvh, joints .npy (T,22,3) or features .npy (T,263).")],
+    to: Annotated[str, typer.Option("--to", help="joints | features | bvh | gif | mp4")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: beside the input).")
+    ] = None,
+    joint_map: Annotated[
+        str | None, typer.Option("--joint-map", help="Registered map name or a .toml file (BVH input).")
+    ] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of a joints .npy input.")] = None,
+) -> None:
+    """Convert a motion between BVH, joints, features, and gif/mp4 animations."""
+    from emomotion.convert import convert as run
+
+    written = run(source, to, out, joint_map=joint_map, fps=fps)
+    typer.echo(str(written))
+
+
+def joint_maps() -> None:
+    """List the registered joint maps (source rig -> SMPL-22)."""
+    from emomotion.joint_maps import get_joint_map, joint_map_names
+
+    for name in joint_map_names():
+        jm = get_joint_map(name)
+        typer.echo(f"{name:10s} {jm.description}")

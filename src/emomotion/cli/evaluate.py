@@ -1,0 +1,77 @@
+"""``emomotion eval`` (models side by side) and ``emomotion diagnose`` (MMM's token statistics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def eval_cmd(
+    model: Annotated[list[Path], typer.Option("--model", help="Checkpoint or run directory (repeatable).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (its test split is used).")],
+    evaluator: Annotated[Path, typer.Option("--evaluator", help="Evaluator checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Report folder.")],
+    emotion_classifier: Annotated[
+        Path | None, typer.Option("--emotion-classifier", help="Emotion classifier checkpoint.")
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--setting", help="sampler:steps for MDM (ddim:50) or mmm:steps:temperature; repeatable."
+        ),
+    ] = None,
+    reps: Annotated[int, typer.Option("--reps")] = 3,
+    split: Annotated[str, typer.Option("--split")] = "test",
+    mm_texts: Annotated[int, typer.Option("--mm-texts", help="Texts for MultiModality (0 = off).")] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Evaluate models side by side: report.md, metrics.json/csv, plots and a grid in --out."""
+    from emomotion.checkpoint import load_checkpoint
+    from emomotion.evaluation.compare import Entry, compare, parse_setting
+
+    entries = []
+    for path in model:
+        kind = load_checkpoint(path).kind
+        wanted = [parse_setting(s) for s in setting or []]
+        mine = [
+            s
+            for s, text in zip(wanted, setting or [], strict=True)
+            if text.startswith("mmm") == (kind == "mmm")
+        ]
+        for s in mine or [parse_setting("mmm" if kind == "mmm" else "ddpm")]:
+            entries.append(Entry(f"{path.name} {s.label(kind)}", path, s))
+    compare(
+        entries, data, evaluator, out, emotion_classifier=emotion_classifier, split=split, reps=reps, seed=seed,
+        mm_texts=mm_texts,
+    )  # fmt: skip
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+diagnose_app = typer.Typer(help="Diagnose trained models.", no_args_is_help=True)
+
+
+@diagnose_app.command("mmm")
+def diagnose_mmm_cmd(
+    model: Annotated[Path, typer.Option("--model", help="MMM checkpoint or run directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for diagnose.json/txt and plots.")],
+    split: Annotated[str, typer.Option("--split")] = "test",
+    steps: Annotated[int, typer.Option("--steps", help="Decoding steps.")] = 10,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy.")] = 1.0,
+    top_k: Annotated[int | None, typer.Option("--top-k")] = None,
+    guidance: Annotated[float, typer.Option("--guidance")] = 1.0,
+    num: Annotated[int, typer.Option("--num", help="Generations to diagnose.")] = 64,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Codebook usage, perplexity, repeated tokens, histogram divergence and the static rate."""
+    from emomotion.evaluation.diagnose import diagnose_checkpoint
+    from emomotion.sampling.masked import MaskedDecodingConfig
+
+    decoding = MaskedDecodingConfig(steps=steps, temperature=temperature, top_k=top_k, guidance=guidance)
+    report = diagnose_checkpoint(
+        model, data, out, split=split, decoding=decoding, num_generations=num, seed=seed
+    )
+    typer.echo(report.describe())
+    typer.echo(f"plots and diagnose.json in {out}")
