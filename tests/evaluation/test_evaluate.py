@@ -15,15 +15,8 @@ from emomotion.data.build import BuildConfig, build_dataset
 from emomotion.data.splits import SplitConfig
 from emomotion.errors import ConfigError, MotionFormatError
 from emomotion.evaluation import metrics
-from emomotion.evaluation.evaluate import (
-    EvalSet,
-    EvalSettings,
-    _pad,
-    embed_motions,
-    embed_texts,
-    evaluate,
-    evaluate_real,
-)
+from emomotion.evaluation.evalset import EvalSet, EvalSettings, embed_motions, embed_texts, pad_motions
+from emomotion.evaluation.evaluate import evaluate, evaluate_real
 from emomotion.evaluation.report import write_report
 from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 from emomotion.training.evaluator import EvaluatorRun, run_evaluator
@@ -157,7 +150,7 @@ def test_label_shuffled_classifier_is_at_chance(syn_data, classifier_ckpt, tmp_p
         )
     )
     data = EvalSet(syn_data, EvalSettings())
-    x, lengths = _pad([c.features for c in data.clips])
+    x, lengths = pad_motions([c.features for c in data.clips])
     true = data.emotions
     trained = load_checkpoint(classifier_ckpt).build_model().predict(x, lengths).argmax(1)
     control = load_checkpoint(shuffled).build_model().predict(x, lengths).argmax(1)

@@ -28,53 +28,30 @@ from typing import Any
 
 import numpy as np
 
-from emomotion.data import layout
-from emomotion.data.captions import Caption
-from emomotion.data.dataset import DatasetConfig, MotionDataset
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError, MotionFormatError
 from emomotion.evaluation import metrics
 from emomotion.evaluation.cues import CUE_NAMES, Cues, clip_cues, cue_table, table_means
+from emomotion.evaluation.evalset import (
+    UNIT,
+    Draw,
+    EvalSet,
+    EvalSettings,
+    embed_motions,
+    embed_texts,
+    pad_motions,
+)
 from emomotion.features import recover_joints
 from emomotion.io.atomic import save_text
 from emomotion.progress import progress_bar
-from emomotion.skeleton import FEATURE_DIM, FPS, MAX_FRAMES, MIN_FRAMES
+from emomotion.skeleton import FEATURE_DIM
 
 log = logging.getLogger(__name__)
 
 GenerateFn = Callable[[list[str], list[int], int], list[np.ndarray]]
 """``generate_fn(texts, lengths, seed) -> [(T_i, 263) de-normalised features]``."""
 
-UNIT = 4  # the evaluator's frames per movement step
 CACHE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """How an evaluation runs (recorded in every cached repetition)."""
-
-    split: str = "test"
-    reps: int = 3
-    seed: int = 0
-    batch_size: int = 32  # texts per generate_fn call
-    diversity_pairs: int = 300
-    mm_texts: int = 100  # 0 disables MultiModality
-    mm_repeats: int = 30
-    mm_pairs: int = 10
-    max_frames: int = MAX_FRAMES
-    min_frames: int = MIN_FRAMES
-    grid_prompts: int = 4  # motions kept (from the first repetition) for the side-by-side grid
-    max_clips: int = 0  # > 0: a fixed random subset of the split (slow samplers), noted in the report
-
-    def __post_init__(self) -> None:
-        if self.reps < 1 or self.batch_size < 1 or self.diversity_pairs < 2:
-            raise ConfigError("reps and batch_size must be >= 1, diversity_pairs >= 2")
-        if self.mm_texts < 0 or (self.mm_texts and (self.mm_repeats < 2 or self.mm_pairs < 1)):
-            raise ConfigError("MultiModality needs mm_repeats >= 2 and mm_pairs >= 1 (or mm_texts=0)")
-        if not UNIT <= self.min_frames <= self.max_frames:
-            raise ConfigError(f"need {UNIT} <= min_frames <= max_frames")
-        if self.grid_prompts < 0 or self.max_clips < 0:
-            raise ConfigError("grid_prompts and max_clips must be >= 0")
 
 
 @dataclass
@@ -105,109 +82,6 @@ class EvalResult:
             "emotions": list(EMOTIONS),
             "cues": self.cues,
         }
-
-
-@dataclass(frozen=True)
-class _Clip:
-    clip_id: str
-    features: np.ndarray  # (T, 263) de-normalised
-    captions: tuple[Caption, ...]
-    emotion: int  # -1 unknown
-
-
-@dataclass(frozen=True)
-class _Draw:
-    """One repetition's pairing: a caption and a real segment per clip."""
-
-    texts: list[str]
-    tokens: list[tuple[str, ...]]
-    lengths: list[int]
-    real: list[np.ndarray]
-
-
-def _cut(length: int, max_frames: int) -> int:
-    return (min(length, max_frames) // UNIT) * UNIT
-
-
-class EvalSet:
-    """The clips of one split: real features, captions and emotion labels (read once)."""
-
-    def __init__(self, root: str | Path, settings: EvalSettings) -> None:
-        self.root = Path(root)
-        self.settings = settings
-        ds = MotionDataset(
-            DatasetConfig(self.root, split=settings.split, min_frames=settings.min_frames, normalise=False)
-        )
-        self.clips: list[_Clip] = []
-        for clip_id, emotion in zip(ds.ids, ds.emotions.tolist(), strict=True):
-            feats = np.load(self.root / layout.FEATURES_DIR / f"{clip_id}.npy").astype(np.float32)
-            captions = tuple(layout.read_captions(self.root, clip_id))
-            self.clips.append(_Clip(clip_id, feats, captions or (Caption("", ()),), int(emotion)))
-        self.total = len(self.clips)
-        if settings.max_clips and len(self.clips) > settings.max_clips:
-            keep = np.random.default_rng(settings.seed).choice(
-                len(self.clips), settings.max_clips, replace=False
-            )
-            self.clips = [self.clips[i] for i in sorted(keep.tolist())]
-        self.emotions = np.array([c.emotion for c in self.clips])
-
-    def __len__(self) -> int:
-        return len(self.clips)
-
-    def reference(self) -> tuple[list[np.ndarray], list[int]]:
-        """Every clip from its first frame, cut to max_frames and a multiple of 4 (the FID reference)."""
-        motions = [c.features[: _cut(len(c.features), self.settings.max_frames)] for c in self.clips]
-        return motions, [len(m) for m in motions]
-
-    def draw(self, rng: np.random.Generator) -> _Draw:
-        """A random caption per clip and the real segment it describes, randomly cropped."""
-        s = self.settings
-        texts, tokens, lengths, real = [], [], [], []
-        for clip in self.clips:
-            caption = clip.captions[int(rng.integers(len(clip.captions)))]
-            start, stop = 0, len(clip.features)
-            if not caption.whole_clip:
-                a, b = int(caption.start * FPS), min(int(caption.end * FPS), stop)
-                if b - a >= s.min_frames:
-                    start, stop = a, b
-            length = _cut(stop - start, s.max_frames)
-            offset = start + int(rng.integers(stop - start - length + 1))
-            texts.append(caption.text)
-            tokens.append(caption.tokens)
-            lengths.append(length)
-            real.append(clip.features[offset : offset + length])
-        return _Draw(texts, tokens, lengths, real)
-
-
-def _pad(motions: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-    lengths = [m.shape[0] for m in motions]
-    out = np.zeros((len(motions), max(lengths), FEATURE_DIM), dtype=np.float32)  # (B, T, 263)
-    for i, m in enumerate(motions):
-        out[i, : m.shape[0]] = m
-    return out, lengths
-
-
-def embed_motions(evaluator: Any, motions: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
-    """Motion co-embeddings ``(N, D)`` of de-normalised clips, batched by similar length."""
-    order = np.argsort([len(m) for m in motions], kind="stable")
-    out: list[np.ndarray] = [np.empty(0)] * len(motions)
-    for i in range(0, len(order), batch_size):
-        idx = order[i : i + batch_size]
-        x, lengths = _pad([motions[j] for j in idx])
-        emb = evaluator.embed_motion(x, lengths).numpy().astype(np.float64)
-        for k, j in enumerate(idx):
-            out[j] = emb[k]
-    return np.stack(out)
-
-
-def embed_texts(
-    evaluator: Any, texts: Sequence[str], tokens: Sequence[Sequence[str]], batch_size: int = 64
-) -> np.ndarray:
-    chunks = [
-        evaluator.embed_text(list(texts[i : i + batch_size]), tokens=list(tokens[i : i + batch_size])).numpy()
-        for i in range(0, len(texts), batch_size)
-    ]
-    return np.concatenate(chunks).astype(np.float64)
 
 
 def _check_motions(out: Any, lengths: Sequence[int], name: str) -> list[np.ndarray]:
@@ -315,7 +189,7 @@ class _Evaluation:
             self.notes.append(text)
 
     def rep(
-        self, rep: int, draw: _Draw, motions: list[np.ndarray], mm: np.ndarray | None, seed: int
+        self, rep: int, draw: Draw, motions: list[np.ndarray], mm: np.ndarray | None, seed: int
     ) -> dict[str, Any]:
         """Every metric of one repetition (plain JSON types)."""
         s = self.settings
@@ -348,7 +222,7 @@ class _Evaluation:
         if self.classifier is not None and len(labelled):
             probs = np.concatenate(
                 [
-                    self.classifier.predict(*_pad([motions[j] for j in labelled[i : i + 64]]))
+                    self.classifier.predict(*pad_motions([motions[j] for j in labelled[i : i + 64]]))
                     for i in range(0, len(labelled), 64)
                 ]
             )
@@ -379,7 +253,7 @@ def _load_cached(path: Path, fingerprint: str) -> dict[str, Any] | None:
 
 def _run(
     name: str,
-    provider: Callable[[_Draw, int], list[np.ndarray]],
+    provider: Callable[[Draw, int], list[np.ndarray]],
     mm_provider: Callable[[list[str], list[int], int], list[np.ndarray]] | None,
     root: Path,
     evaluator: Any,
@@ -430,7 +304,7 @@ def _run(
 
 def _multimodality_embeddings(
     job: _Evaluation,
-    draw: _Draw,
+    draw: Draw,
     mm_provider: Callable[[list[str], list[int], int], list[np.ndarray]],
     seed: int,
     name: str,
@@ -505,7 +379,7 @@ def evaluate(
     """
     settings = _settings(split, reps, seed, options)
 
-    def provider(draw: _Draw, rep_seed: int) -> list[np.ndarray]:
+    def provider(draw: Draw, rep_seed: int) -> list[np.ndarray]:
         return _generate(
             generate_fn, draw.texts, draw.lengths, rep_seed, settings.batch_size, name, "generating"
         )
