@@ -110,6 +110,11 @@ def test_config_errors_name_the_key(tmp_path):
         study_from_dict(
             {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mdm": {"steps": "many"}}
         )
+    for variant, message in [({"official_load": True}, "official_load needs train_vq"),
+                             ({"patience": 2}, "patience needs eval_every")]:  # fmt: skip
+        mmm = {"finetune": [{"name": "v", **variant}]}
+        with pytest.raises(ConfigError, match=message):
+            study_from_dict({"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mmm": mmm})
     bad = tmp_path / "bad.toml"
     bad.write_text("name = [")
     with pytest.raises(ConfigError, match="not valid TOML"):

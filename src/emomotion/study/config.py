@@ -57,6 +57,12 @@ class FinetuneVariant:
     top_k: int = 0
     guidance: float = 4.0
 
+    def __post_init__(self) -> None:
+        if self.official_load and not self.train_vq:
+            raise ConfigError(f"fine-tune variant {self.name!r}: official_load needs train_vq")
+        if self.eval_every < 0 or self.patience < 0 or (self.patience and not self.eval_every):
+            raise ConfigError(f"fine-tune variant {self.name!r}: patience needs eval_every > 0")
+
 
 @dataclass(frozen=True)
 class MDMStudy:

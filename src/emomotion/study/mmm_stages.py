@@ -15,7 +15,6 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from emomotion.errors import ConfigError
 from emomotion.study.config import FinetuneVariant, StudyConfig
 from emomotion.study.runner import Stage, StudyContext
 from emomotion.study.stages import _inputs, _train_config, _training_inputs, _variant_train, early_stop_record
@@ -95,8 +94,6 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
         from emomotion.training.mmm import MMMRun, run_mmm
         from emomotion.training.vq import VQRun, run_vq
 
-        if variant.official_load and not variant.train_vq:
-            raise ConfigError(f"MMM variant {variant.name!r}: official_load needs train_vq")
         base = ctx.result("mmm_base")["checkpoint"]
         seed = variant.seeds[0]
         vq = None
