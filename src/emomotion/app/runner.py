@@ -174,8 +174,9 @@ class DemoRunner:
         return RunResult(folder, video, tuple(f for f in files if not f.name.startswith("grid")), message)
 
     def _new_folder(self) -> Path:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder = self.out / f"{RUN_PREFIX}{stamp}-{secrets.token_hex(4)}"
+        now = time.time_ns()  # names sort in creation order, also within one second (pruning relies on it)
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000))
+        folder = self.out / f"{RUN_PREFIX}{stamp}-{now % 1_000_000_000:09d}-{secrets.token_hex(2)}"
         folder.mkdir()
         return folder
 
