@@ -29,6 +29,7 @@ from emomotion.features import recover_joints
 from emomotion.io.atomic import save_npy
 from emomotion.models.condition import MotionCondition
 from emomotion.sampling.diffusion import SAMPLERS, DiffusionConfig, GaussianDiffusion, sample
+from emomotion.sampling.editing import inpaint, keep_mask, paste
 from emomotion.sampling.guidance import classifier_free_guidance
 from emomotion.text import build_text_encoder
 
@@ -127,8 +128,6 @@ class MotionGenerator:
         frames = round(request.seconds * sk.FPS)
         known = keep = None
         if request.source is not None:
-            from emomotion.sampling.editing import keep_mask
-
             known = torch.from_numpy(self._source(request.source)).to(self.device)[None]
             frames = known.shape[1]
             keep = keep_mask(frames, request.keep_first, request.keep_last)
@@ -153,8 +152,6 @@ class MotionGenerator:
         scale = request.emotion_scale if emotion is not None else None
         denoise = classifier_free_guidance(self.model, cond, text_scale=request.guidance, emotion_scale=scale)
         if known is not None and keep is not None:
-            from emomotion.sampling.editing import inpaint
-
             denoise = inpaint(denoise, known, keep)
         with torch.no_grad():
             x = sample(
@@ -167,7 +164,7 @@ class MotionGenerator:
                 device=self.device,
             )
         if known is not None and keep is not None:  # the kept frames exactly as given
-            x = torch.where(keep.to(x.device)[None, :, None], known.to(x.dtype), x)
+            x = paste(x, known, keep)
         feats = x.cpu().numpy() * self.std + self.mean
         joints = recover_joints(feats)
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
@@ -211,17 +208,8 @@ class MotionGenerator:
         return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
 
     def _source(self, path: Path) -> np.ndarray:
-        """The in-betweening source, normalised with the model's statistics."""
-        motion = self._load_source(path)
-        if not sk.MIN_FRAMES <= len(motion) <= sk.MAX_FRAMES:
-            raise ConfigError(
-                f"the source motion has {len(motion)} frames; use {sk.MIN_FRAMES} to {sk.MAX_FRAMES}",
-                path=path,
-            )
-        return ((motion - self.mean) / self.std).astype(np.float32)
-
-    @staticmethod
-    def _load_source(path: Path) -> np.ndarray:
+        """The in-betweening source (HumanML3D features), checked and normalised with the model's
+        statistics."""
         try:
             motion = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -234,7 +222,12 @@ class MotionGenerator:
             )
         if not np.isfinite(motion).all():
             raise ConfigError("the source motion holds NaN or infinite values", path=path)
-        return motion.astype(np.float32)
+        if not sk.MIN_FRAMES <= len(motion) <= sk.MAX_FRAMES:
+            raise ConfigError(
+                f"the source motion has {len(motion)} frames; use {sk.MIN_FRAMES} to {sk.MAX_FRAMES}",
+                path=path,
+            )
+        return ((motion - self.mean) / self.std).astype(np.float32)
 
 
 def generate_to(

@@ -4,10 +4,14 @@ and blends into what is kept. Works with every sampler here, since they all step
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from emomotion.errors import ConfigError
-from emomotion.sampling.diffusion import Denoiser
+
+if TYPE_CHECKING:
+    from emomotion.sampling.diffusion import Denoiser
 
 
 def keep_mask(frames: int, keep_first: int, keep_last: int) -> torch.Tensor:
@@ -20,7 +24,11 @@ def keep_mask(frames: int, keep_first: int, keep_last: int) -> torch.Tensor:
     return keep
 
 
+def paste(x: torch.Tensor, known: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, T, D) with ``known`` (B or 1, T, D) wherever ``keep`` (T,) is set."""
+    return torch.where(keep.to(x.device)[None, :, None], known.to(device=x.device, dtype=x.dtype), x)
+
+
 def inpaint(denoise: Denoiser, known: torch.Tensor, keep: torch.Tensor) -> Denoiser:
     """``denoise`` whose ``x0`` equals ``known`` (B or 1, T, D) wherever ``keep`` (T,) is set."""
-    where = keep.to(known.device)[None, :, None]
-    return lambda x, t: torch.where(where, known.to(x.dtype), denoise(x, t))
+    return lambda x, t: paste(denoise(x, t), known, keep)

@@ -22,6 +22,7 @@ import torch
 
 from emomotion.errors import ConfigError
 from emomotion.models.masked import MMM
+from emomotion.sampling.editing import keep_mask, paste
 from emomotion.text.base import TextEmbedding
 
 
@@ -183,13 +184,14 @@ def inbetween_motion(
         raise ConfigError(f"the source motion must be (frames, features), got {tuple(source.shape)}")
     n = frames_to_tokens(model, source.shape[0])
     fpt = model.frames_per_token
+    frames = n * fpt
+    keep = keep_mask(frames, keep_first, keep_last)
     head, tail = -(-keep_first // fpt), -(-keep_last // fpt)  # tokens touching a kept frame
-    if keep_first < 0 or keep_last < 0 or head + tail >= n:
+    if head + tail >= n:
         raise ConfigError(
-            f"keeping {keep_first} + {keep_last} frames of {n * fpt} leaves nothing to generate "
+            f"keeping {keep_first} + {keep_last} frames of {frames} leaves nothing to generate "
             f"({head} + {tail} of {n} tokens fixed)"
         )
-    frames = n * fpt
     source = source[:frames].to(text.sentence.device)
     codes = model.vq.encode(source[None].float())
     if codes.ndim != 2:
@@ -199,9 +201,4 @@ def inbetween_motion(
     fixed[:, :head] = codes[0, :head]
     fixed[:, n - tail :] = codes[0, n - tail :]
     ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed)
-    motion = torch.stack(decode_motion(model, ids))
-    if keep_first:
-        motion[:, :keep_first] = source[:keep_first]
-    if keep_last:
-        motion[:, frames - keep_last :] = source[frames - keep_last :]
-    return motion, ids
+    return paste(torch.stack(decode_motion(model, ids)), source[None], keep), ids

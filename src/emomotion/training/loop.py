@@ -338,8 +338,7 @@ def _validate(
     and crops every time (forked RNGs: training draws are untouched)."""
     model = step.model
     model.eval()
-    saved = val_dataset.rng_state()
-    val_dataset.set_rng_state(start)
+    val_dataset.set_rng_state(start)  # only validation draws from it: the same crops every time
     batch_size = min(cfg.batch_size, len(val_dataset))
     order = range(min(len(val_dataset), cfg.val_batches * batch_size))
     loader = DataLoader(
@@ -349,9 +348,7 @@ def _validate(
     cuda = [device.index or 0] if device.type == "cuda" else []
     total = count = 0.0
     with torch.random.fork_rng(devices=cuda):
-        torch.manual_seed(cfg.seed + 1)
-        if cuda:
-            torch.cuda.manual_seed(cfg.seed + 1)
+        torch.manual_seed(cfg.seed + 1)  # seeds every device
         for batch in loader:
             batch = batch.to(device)
             with accelerator.autocast():
@@ -359,7 +356,6 @@ def _validate(
             n = len(batch.texts)
             total += float(loss) * n
             count += n
-    val_dataset.set_rng_state(saved)
     model.train()
     return total / count
 
