@@ -1,21 +1,31 @@
 """Generate motion from text with a trained model: features, joints, BVH and animations.
 
-One request is one batch: every prompt x ``num`` samples are drawn together, and each distinct
-text is encoded once. MDM checkpoints sample with a diffusion sampler (``sampler``, ``steps``); MMM
-checkpoints (kind ``mmm``) decode tokens iteratively: ``steps`` is the number of decoding steps
-(default 10), ``temperature`` and ``top_k`` shape the sampling (temperature 0 = greedy), ``guidance``
-is the classifier-free scale, and ``sampler`` does not apply. MMM lengths are whole tokens (4 frames).
-Both families do in-betweening: given a ``source`` motion (HumanML3D features, .npy), its first
-``keep_first`` and last ``keep_last`` frames are kept and the middle generated from the text (MDM:
-the kept frames overwrite each step's clean-motion prediction; MMM: their tokens are fixed); the
-length is then the source's.
+This module is the one path from a checkpoint to motion: :class:`MotionGenerator` is built from a
+checkpoint (its config, statistics, text encoder and sampling defaults) and serves ``generate``,
+``restyle``, ``eval`` (through :mod:`emomotion.evaluation.generators`), the web demo, the study and the
+demo alike. How it samples is one :class:`SamplingSettings`; what a setting leaves unset comes from
+:func:`sampling_defaults` of the checkpoint, stated once here.
+
+MDM checkpoints sample with a diffusion sampler (``sampler``, ``steps``, ``eta``); MMM checkpoints
+(kind ``mmm``) decode tokens iteratively: ``steps`` decoding steps, ``temperature`` and ``top_k``, and
+``sampler`` does not apply. MMM lengths are whole tokens (4 frames). Emotion control (MDM):
+
+- the emotion label (models with emotion conditioning) with its own classifier-free scale
+  ``emotion_scale``: ``x0 = u + g (c_text - u) + intensity * s_e (c_full - c_text)``;
+- classifier guidance with a trained emotion classifier (``emotion_guidance``, a checkpoint, and
+  ``emotion_guidance_scale``, also multiplied by ``intensity``), which works for any MDM, labelled or not;
+- ``intensity`` dials both: 0 is the text alone, 1 the default, up to 3 exaggerates.
+
+Both families do in-betweening (a ``source`` whose first/last frames are kept); MDM also restyles a
+whole clip (SDEdit, :mod:`emomotion.restyle`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +33,7 @@ import torch
 
 from emomotion import skeleton as sk
 from emomotion.checkpoint import Checkpoint, load_checkpoint
-from emomotion.data.emotions import EMOTION_INDEX, canonical_label
+from emomotion.data.emotions import EMOTION_INDEX, EMOTIONS, canonical_label
 from emomotion.errors import ConfigError
 from emomotion.features import recover_joints
 from emomotion.io.atomic import save_npy
@@ -35,7 +45,116 @@ from emomotion.text import build_text_encoder
 
 log = logging.getLogger(__name__)
 MAX_TEXT_CHARS = 300
-DEFAULT_DECODING_STEPS = 10  # masked models (MMM uses <= 10)
+"""The one prompt limit (CLI, web demo, evaluation)."""
+MAX_INTENSITY = 3.0
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a checkpoint samples with when a setting leaves it unset."""
+
+    guidance: float
+    steps: int
+    emotion_scale: float = 2.5
+
+
+def sampling_defaults(ckpt: Checkpoint) -> SamplingDefaults:
+    """The defaults, stated once: MDM samples its trained steps with text guidance 2.5 and label scale
+    2.5; MMM decodes in 10 steps with guidance 4, or 1 when it was trained without text dropout
+    (imported official MMM: an unconditional pass it never learned would be noise)."""
+    if ckpt.kind == "mdm":
+        return SamplingDefaults(guidance=2.5, steps=int(diffusion_config(ckpt).steps))
+    trans = ckpt.config.get("trans", {})
+    dropout = float(trans.get("text_drop_prob", 0.1)) if isinstance(trans, dict) else 0.1
+    return SamplingDefaults(guidance=4.0 if dropout > 0 else 1.0, steps=10)
+
+
+def diffusion_config(ckpt: Checkpoint) -> DiffusionConfig:
+    """The one factory of a checkpoint's diffusion: its metadata's ``diffusion`` entry (tolerant of keys
+    a newer version added; the official MDM default of 1000 cosine steps where absent)."""
+    from emomotion.checkpoint import dataclass_from
+
+    return dataclass_from(DiffusionConfig, (ckpt.extra or {}).get("diffusion", {}) or {})
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How a generator samples. ``None`` (and 0 for ``steps``/``top_k``) means the checkpoint's default."""
+
+    sampler: str = "ddpm"
+    steps: int | None = None
+    guidance: float | None = None
+    eta: float | None = None  # ddim: 0 deterministic .. 1 as stochastic as DDPM
+    emotion_scale: float | None = None  # the label's own guidance scale (models with emotion labels)
+    intensity: float = 1.0
+    emotion_guidance: Path | None = None  # an emotion classifier checkpoint steering the sampler
+    emotion_guidance_scale: float = 0.0
+    temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
+    top_k: int | None = None  # masked models: sample among the k most likely codes
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
+        _finite(
+            guidance=self.guidance, eta=self.eta, emotion_scale=self.emotion_scale, intensity=self.intensity,
+            emotion_guidance_scale=self.emotion_guidance_scale, temperature=self.temperature,
+        )  # fmt: skip
+        if self.steps is not None and self.steps < 0:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if self.guidance is not None and self.guidance < 0:
+            raise ConfigError(f"guidance must be >= 0, got {self.guidance:g}")
+        if self.eta is not None and not 0.0 <= self.eta <= 1.0:
+            raise ConfigError(f"eta must be in [0, 1], got {self.eta:g}")
+        if self.emotion_scale is not None and self.emotion_scale < 0:
+            raise ConfigError(f"emotion scale must be >= 0, got {self.emotion_scale:g}")
+        if not 0.0 <= self.intensity <= MAX_INTENSITY:
+            raise ConfigError(f"intensity must be in [0, {MAX_INTENSITY:g}], got {self.intensity:g}")
+        if self.emotion_guidance_scale < 0:
+            raise ConfigError(f"emotion guidance scale must be >= 0, got {self.emotion_guidance_scale:g}")
+        if self.emotion_guidance_scale > 0 and self.emotion_guidance is None:
+            raise ConfigError("an emotion guidance scale needs an emotion classifier (--emotion-guidance)")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0, got {self.temperature:g}")
+        if self.top_k is not None and self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+
+    @property
+    def steers_emotion(self) -> bool:
+        return self.emotion_scale != 0.0 or self.emotion_guidance_scale > 0
+
+    def label(self, kind: str) -> str:
+        """A short description for reports."""
+        if kind != "mdm":
+            decoding = "greedy" if self.temperature == 0 else f"T={self.temperature:g}"
+            top = f", top-{self.top_k}" if self.top_k else ""
+            return f"{self.steps or 'default'} steps, {decoding}{top}"
+        parts = [f"{self.sampler} {self.steps or 'as trained'}"]
+        if self.eta is not None and self.sampler == "ddim":
+            parts.append(f"eta {self.eta:g}")
+        if self.emotion_scale is not None:
+            parts.append(f"label x{self.emotion_scale:g}")
+        if self.emotion_guidance_scale > 0:
+            parts.append(f"cls guidance {self.emotion_guidance_scale:g}")
+        if self.intensity != 1.0:
+            parts.append(f"intensity {self.intensity:g}")
+        return ", ".join(parts)
+
+
+def _finite(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not np.isfinite(value):
+            raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
+
+
+def emotion_index(name: str) -> int:
+    """An emotion name or a source label (``sad``, ``Sadness``) -> its index in :data:`EMOTIONS`."""
+    try:
+        label = canonical_label(name).emotion
+    except KeyError as exc:
+        raise ConfigError(f"unknown emotion {name!r}; choose from {', '.join(EMOTIONS)}") from exc
+    if label is None:
+        raise ConfigError(f"{name!r} is a style, not an emotion; choose from {', '.join(EMOTIONS)}")
+    return EMOTION_INDEX[label]
 
 
 @dataclass(frozen=True)
@@ -43,15 +162,9 @@ class GenerateRequest:
     texts: tuple[str, ...]
     seconds: float = 6.0
     num: int = 1
-    sampler: str = "ddpm"
-    steps: int | None = None
-    guidance: float = 2.5
-    emotion: str | None = None
-    emotion_scale: float | None = None
-    intensity: float = 1.0
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+    emotions: tuple[str | None, ...] = ()  # one per text (None: no label), or one for all, or none
     seed: int = 0
-    temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
-    top_k: int | None = None  # masked models: sample among the k most likely codes
     source: Path | None = None  # in-betweening: source motion, HumanML3D features (T, 263) .npy
     keep_first: int = 0  # frames of ``source`` kept at the start
     keep_last: int = 0  # frames of ``source`` kept at the end
@@ -61,25 +174,28 @@ class GenerateRequest:
             raise ConfigError("every prompt needs some text")
         if any(len(t) > MAX_TEXT_CHARS for t in self.texts):
             raise ConfigError(f"prompts are limited to {MAX_TEXT_CHARS} characters")
+        _finite(length=self.seconds)
         lo, hi = sk.MIN_FRAMES / sk.FPS, sk.MAX_FRAMES / sk.FPS
         if not lo <= self.seconds <= hi:
             raise ConfigError(f"length must be between {lo:g} and {hi:g} seconds, got {self.seconds:g}")
         if not 1 <= self.num <= 64:
             raise ConfigError(f"num must be in [1, 64], got {self.num}")
-        if self.sampler not in SAMPLERS:
-            raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
-        if not 0.0 <= self.intensity <= 1.0:
-            raise ConfigError("intensity must be in [0, 1]")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature:g}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {self.steps}")
+        if len(self.emotions) not in (0, 1, len(self.texts)):
+            raise ConfigError(
+                f"give one emotion, or one per prompt ({len(self.texts)}), not {len(self.emotions)}"
+            )
+        for e in self.emotions:
+            if e is not None:
+                emotion_index(e)
         if self.keep_first < 0 or self.keep_last < 0:
             raise ConfigError("keep_first and keep_last are frame counts >= 0")
         if self.source is None and (self.keep_first or self.keep_last):
             raise ConfigError("keep_first/keep_last need a source motion to keep frames of")
+
+    def emotion_of(self, i: int) -> str | None:
+        if not self.emotions:
+            return None
+        return self.emotions[0] if len(self.emotions) == 1 else self.emotions[i]
 
 
 @dataclass(frozen=True)
@@ -87,6 +203,7 @@ class GeneratedMotion:
     text: str
     features: np.ndarray  # (T, 263) de-normalised
     joints: np.ndarray  # (T, 22, 3)
+    emotion: str | None = None
 
 
 def _slug(text: str) -> str:
@@ -94,7 +211,7 @@ def _slug(text: str) -> str:
 
 
 class MotionGenerator:
-    """A loaded checkpoint with its text encoder and diffusion, ready to sample."""
+    """A loaded checkpoint with its text encoder, diffusion and defaults, ready to sample."""
 
     def __init__(self, checkpoint: str | Path | Checkpoint, device: str | torch.device = "cpu") -> None:
         self.ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
@@ -103,131 +220,242 @@ class MotionGenerator:
                 f"generation for model kind {self.ckpt.kind!r} is not available", path=self.ckpt.path
             )
         self.device = torch.device(device)
-        self.model = self.ckpt.build_model(use_ema=True).to(self.device)
+        self.model = self.ckpt.build_model(use_ema=True).to(self.device).eval()
         self.encoder = build_text_encoder(self.ckpt.text_encoder)
-        self.diffusion: GaussianDiffusion | None = None
-        if self.ckpt.kind == "mdm":
-            self.diffusion = GaussianDiffusion(
-                DiffusionConfig(**(self.ckpt.extra or {}).get("diffusion", {}))
-            )
-        else:
-            # at least one token is fixed per step: more steps than tokens add nothing
-            self.max_steps = self.model.cfg.trans.max_tokens
-            self.default_steps = DEFAULT_DECODING_STEPS
+        self.defaults = sampling_defaults(self.ckpt)
+        self.diffusion = GaussianDiffusion(diffusion_config(self.ckpt)) if self.ckpt.kind == "mdm" else None
+        # masked models fix at least one token per step: more steps than tokens add nothing
+        self.max_steps = self.diffusion.num_steps if self.diffusion else self.model.cfg.trans.max_tokens
         self.mean = self.ckpt.mean.numpy()
         self.std = self.ckpt.std.numpy()
+        self._classifiers: dict[Path, tuple[torch.nn.Module, tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    @property
+    def kind(self) -> str:
+        return self.ckpt.kind
+
+    @property
+    def num_emotions(self) -> int:
+        return int(self.ckpt.config.get("num_emotions", 0) or 0) if self.kind == "mdm" else 0
+
+    @property
+    def default_steps(self) -> int:
+        return self.defaults.steps
+
+    def check(self, s: SamplingSettings, *, labelled: bool = False) -> SamplingSettings:
+        """``s`` with the checkpoint's defaults filled in; a typed error for what this model can't do."""
+        if s.steps and s.steps > self.max_steps:
+            what = (
+                "diffusion steps the model was trained with" if self.diffusion else "decoding steps (tokens)"
+            )
+            raise ConfigError(f"steps {s.steps} exceed the {self.max_steps} {what}")
+        guidance = self.defaults.guidance if s.guidance is None else s.guidance
+        if self.kind == "mmm":
+            if labelled or s.emotion_guidance is not None:
+                raise ConfigError(
+                    "this MMM model has no emotion control; put the emotion in the text instead"
+                )
+            if guidance != 1.0 and self.defaults.guidance == 1.0:
+                log.warning("this model was trained without text dropout: guidance %g ignored", guidance)
+                guidance = 1.0
+        elif labelled and not self.num_emotions:
+            raise ConfigError(
+                "this model has no emotion conditioning: put the emotion in the text, or steer with an "
+                "emotion classifier (--emotion-guidance)"
+            )
+        scale = s.emotion_scale
+        if scale is None and self.num_emotions:
+            scale = self.defaults.emotion_scale
+        return replace(s, steps=s.steps or self.defaults.steps, guidance=guidance, emotion_scale=scale,
+                       top_k=s.top_k or None)  # fmt: skip
+
+    def _classifier(self, path: Path) -> tuple[torch.nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+        """An emotion classifier and the affine map from this model's normalisation to its own."""
+        path = Path(path)
+        if path not in self._classifiers:
+            ckpt = load_checkpoint(path)
+            if ckpt.kind != "emotion_classifier":
+                raise ConfigError(f"not an emotion classifier but a {ckpt.kind!r} checkpoint", path=ckpt.path)
+            net = ckpt.build_model().to(self.device).eval()
+            mean = torch.as_tensor(self.mean, device=self.device)
+            std = torch.as_tensor(self.std, device=self.device)
+            a = std / net.std
+            b = (mean - net.mean) / net.std
+            self._classifiers[path] = (net, (a, b))
+        return self._classifiers[path]
+
+    def sample(
+        self,
+        texts: Sequence[str],
+        lengths: Sequence[int],
+        seed: int,
+        settings: SamplingSettings | None = None,
+        *,
+        emotions: Sequence[int] | None = None,
+        init: torch.Tensor | None = None,
+        strength: float = 1.0,
+        keep: torch.Tensor | None = None,
+    ) -> list[np.ndarray]:
+        """Features (T_i, 263), de-normalised, for ``texts`` of ``lengths`` frames, one batch.
+
+        ``emotions`` (index per text, -1 = none) set the label and the classifier guidance's target.
+        MDM only: ``init`` (1 or B, T, 263), normalised, with ``strength`` restyles it (SDEdit) or, with
+        ``keep`` (T,) bool, is kept on those frames (in-betweening)."""
+        if len(texts) != len(lengths):
+            raise ConfigError("one length per text")
+        settings = settings or SamplingSettings()
+        labels = (
+            None if emotions is None else torch.tensor(list(emotions), dtype=torch.long, device=self.device)
+        )
+        labelled = labels is not None and bool((labels >= 0).any())
+        s = self.check(
+            settings, labelled=labelled and settings.emotion_scale != 0.0 and not settings.emotion_guidance
+        )
+        with torch.no_grad():
+            if self.kind == "mmm":
+                x = self._masked(texts, lengths, seed, s, init, keep)
+            else:
+                x = self._diffuse(texts, lengths, seed, s, labels, init, strength, keep)
+        return [f[:n] * self.std + self.mean for f, n in zip(x, lengths, strict=True)]
+
+    def _diffuse(
+        self,
+        texts: Sequence[str],
+        lengths: Sequence[int],
+        seed: int,
+        s: SamplingSettings,
+        labels: torch.Tensor | None,
+        init: torch.Tensor | None,
+        strength: float,
+        keep: torch.Tensor | None,
+    ) -> np.ndarray:
+        assert self.diffusion is not None
+        t = max(lengths)
+        n = torch.tensor(list(lengths), device=self.device)
+        mask = torch.arange(t, device=self.device)[None, :] < n[:, None]  # (B, T)
+        use_label = labels is not None and self.num_emotions > 0 and s.emotion_scale != 0.0
+        cond = MotionCondition(
+            self.encoder.encode(list(texts), device=self.device), emotion=labels if use_label else None
+        )
+        scale = s.intensity * s.emotion_scale if use_label and s.emotion_scale is not None else None
+        denoise = classifier_free_guidance(self.model, cond, text_scale=float(s.guidance), emotion_scale=scale,
+                                           mask=mask)  # fmt: skip
+        if s.emotion_guidance is not None and s.emotion_guidance_scale > 0 and labels is not None:
+            from emomotion.sampling.emotion_guidance import classifier_guidance
+
+            net, affine = self._classifier(s.emotion_guidance)
+            denoise = classifier_guidance(
+                denoise, net, labels, n, affine, s.intensity * s.emotion_guidance_scale
+            )
+        if init is not None and keep is not None:
+            denoise = inpaint(denoise, init, keep)
+        x = sample(
+            self.diffusion, denoise, (len(texts), t, sk.FEATURE_DIM), sampler=s.sampler, steps=s.steps,
+            seed=seed, device=self.device, mask=mask, eta=s.eta,
+            init=init if keep is None else None, strength=strength,
+        )  # fmt: skip
+        if init is not None and keep is not None:  # the kept frames exactly as given
+            x = paste(x, init, keep)
+        return x.float().cpu().numpy()
+
+    def _masked(
+        self,
+        texts: Sequence[str],
+        lengths: Sequence[int],
+        seed: int,
+        s: SamplingSettings,
+        init: torch.Tensor | None,
+        keep: torch.Tensor | None,
+    ) -> list[np.ndarray]:
+        """Iterative masked decoding (MMM), then the VQ decoder; lengths padded up from whole tokens."""
+        from emomotion.sampling.masked import (
+            MaskedDecodingConfig,
+            decode_motion,
+            decode_tokens,
+            frames_to_tokens,
+            inbetween_motion,
+        )
+
+        decoding = MaskedDecodingConfig(
+            steps=int(s.steps or self.defaults.steps), temperature=s.temperature, top_k=s.top_k,
+            guidance=float(s.guidance),
+        )  # fmt: skip
+        text = self.encoder.encode(list(texts), device=self.device)
+        if init is not None:
+            if keep is None:
+                raise ConfigError("MMM cannot restyle a clip; it does in-betweening (keep_first/keep_last)")
+            first = int(keep.long().cumprod(0).sum())
+            last = int(keep.flip(0).long().cumprod(0).sum())
+            x, _ = inbetween_motion(self.model, text, init[0].cpu(), first, last, decoding, seed=seed)
+            motions = list(x)
+        else:
+            ids = decode_tokens(
+                self.model, text, [frames_to_tokens(self.model, n) for n in lengths], decoding, seed=seed
+            )
+            motions = decode_motion(self.model, ids)
+        out = []
+        for motion, n in zip(motions, lengths, strict=True):
+            m = motion.float().cpu().numpy()  # (4 (n // 4), 263): tokens cover whole 4-frame units
+            out.append(
+                np.concatenate([m, np.repeat(m[-1:], n - m.shape[0], axis=0)]) if m.shape[0] < n else m
+            )
+        return out
 
     def __call__(self, request: GenerateRequest) -> list[GeneratedMotion]:
-        if self.diffusion is None:
-            return self._masked(request)
-        if request.steps is not None and request.steps > self.diffusion.num_steps:
-            raise ConfigError(
-                f"steps {request.steps} exceed the {self.diffusion.num_steps} the model was trained with"
-            )
-        texts = [t for t in request.texts for _ in range(request.num)]
+        """Every prompt x ``num`` samples in one batch; each distinct text is encoded once."""
+        items = [(t, request.emotion_of(i)) for i, t in enumerate(request.texts) for _ in range(request.num)]
+        texts = [t for t, _ in items]
         frames = round(request.seconds * sk.FPS)
-        known = keep = None
+        if self.kind == "mmm":  # whole 4-frame tokens
+            frames -= frames % 4
+        init = keep = None
         if request.source is not None:
-            known = torch.from_numpy(self._source(request.source)).to(self.device)[None]
-            frames = known.shape[1]
+            init = torch.from_numpy(self.normalise(load_features(request.source))).to(self.device)[None]
+            frames = init.shape[1]
             keep = keep_mask(frames, request.keep_first, request.keep_last)
-        emotion = intensity = None
-        num_emotions = self.ckpt.config.get("num_emotions", 0)
-        if request.emotion is not None:
-            if not num_emotions:
-                raise ConfigError(
-                    "this model has no emotion conditioning; put the emotion in the text instead"
-                )
-            try:
-                label = canonical_label(request.emotion).emotion
-            except KeyError as exc:
-                raise ConfigError(str(exc.args[0])) from exc
-            if label is None:
-                raise ConfigError(f"unknown emotion {request.emotion!r}")
-            emotion = torch.full((len(texts),), EMOTION_INDEX[label], device=self.device)
-            intensity = torch.full((len(texts),), float(request.intensity), device=self.device)
-        cond = MotionCondition(
-            self.encoder.encode(texts, device=self.device), emotion=emotion, intensity=intensity
+        emotions = [emotion_index(e) if e is not None else -1 for _, e in items]
+        feats = self.sample(
+            texts, [frames] * len(texts), request.seed, request.settings,
+            emotions=emotions if any(e >= 0 for e in emotions) else None, init=init, keep=keep,
+        )  # fmt: skip
+        return motions_from(items, feats)
+
+    def normalise(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.std).astype(np.float32)
+
+
+def motions_from(
+    items: Sequence[tuple[str, str | None]], feats: Sequence[np.ndarray]
+) -> list[GeneratedMotion]:
+    joints = [recover_joints(f) for f in feats]
+    return [
+        GeneratedMotion(t, f.astype(np.float32), j, None if e is None else EMOTIONS[emotion_index(e)])
+        for (t, e), f, j in zip(items, feats, joints, strict=True)
+    ]
+
+
+def load_features(path: Path) -> np.ndarray:
+    """A source motion for editing: HumanML3D features (T, 263) ``.npy``, checked."""
+    try:
+        motion = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the source motion: {exc}", path=path) from exc
+    if motion.ndim != 2 or motion.shape[1] != sk.FEATURE_DIM:
+        raise ConfigError(
+            f"the source motion must be HumanML3D features (frames, {sk.FEATURE_DIM}), got {motion.shape}",
+            path=path,
         )
-        scale = request.emotion_scale if emotion is not None else None
-        denoise = classifier_free_guidance(self.model, cond, text_scale=request.guidance, emotion_scale=scale)
-        if known is not None and keep is not None:
-            denoise = inpaint(denoise, known, keep)
-        with torch.no_grad():
-            x = sample(
-                self.diffusion,
-                denoise,
-                (len(texts), frames, sk.FEATURE_DIM),
-                sampler=request.sampler,
-                steps=request.steps,
-                seed=request.seed,
-                device=self.device,
-            )
-        if known is not None and keep is not None:  # the kept frames exactly as given
-            x = paste(x, known, keep)
-        feats = x.cpu().numpy() * self.std + self.mean
-        joints = recover_joints(feats)
-        return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
+    return check_source(motion, path)
 
-    def _masked(self, request: GenerateRequest) -> list[GeneratedMotion]:
-        """Iterative masked decoding (MMM) of every prompt x ``num``, then the VQ decoder."""
-        from emomotion.sampling.masked import MaskedDecodingConfig, generate_motion, inbetween_motion
 
-        if request.emotion is not None:
-            raise ConfigError("this model has no emotion conditioning; put the emotion in the text instead")
-        if request.steps is not None and request.steps > self.max_steps:
-            raise ConfigError(f"decoding steps must be at most {self.max_steps}, got {request.steps}")
-        guidance = request.guidance
-        if guidance != 1.0 and self.model.cfg.trans.text_drop_prob == 0.0:
-            log.warning("this model was trained without text dropout: guidance %g ignored", guidance)
-            guidance = 1.0
-        decoding = MaskedDecodingConfig(
-            steps=request.steps or self.default_steps,
-            temperature=request.temperature,
-            top_k=request.top_k,
-            guidance=guidance,
+def check_source(motion: np.ndarray, path: Path | None) -> np.ndarray:
+    if not np.isfinite(motion).all():
+        raise ConfigError("the source motion holds NaN or infinite values", path=path)
+    if not sk.MIN_FRAMES <= len(motion) <= sk.MAX_FRAMES:
+        raise ConfigError(
+            f"the source motion has {len(motion)} frames; use {sk.MIN_FRAMES} to {sk.MAX_FRAMES}", path=path
         )
-        texts = [t for t in request.texts for _ in range(request.num)]
-        frames = round(request.seconds * sk.FPS)
-        text = self.encoder.encode(texts, device=self.device)
-        if request.source is not None:
-            source = torch.from_numpy(self._source(request.source))
-            x, _ = inbetween_motion(
-                self.model,
-                text,
-                source,
-                request.keep_first,
-                request.keep_last,
-                decoding,
-                seed=request.seed,
-            )
-        else:
-            x, _ = generate_motion(self.model, text, frames, decoding, seed=request.seed)
-        feats = x.cpu().numpy() * self.std + self.mean
-        joints = recover_joints(feats)
-        return [GeneratedMotion(t, feats[i].astype(np.float32), joints[i]) for i, t in enumerate(texts)]
-
-    def _source(self, path: Path) -> np.ndarray:
-        """The in-betweening source (HumanML3D features), checked and normalised with the model's
-        statistics."""
-        try:
-            motion = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read the source motion: {exc}", path=path) from exc
-        if motion.ndim != 2 or motion.shape[1] != sk.FEATURE_DIM:
-            raise ConfigError(
-                f"the source motion must be HumanML3D features (frames, {sk.FEATURE_DIM}), "
-                f"got {motion.shape}",
-                path=path,
-            )
-        if not np.isfinite(motion).all():
-            raise ConfigError("the source motion holds NaN or infinite values", path=path)
-        if not sk.MIN_FRAMES <= len(motion) <= sk.MAX_FRAMES:
-            raise ConfigError(
-                f"the source motion has {len(motion)} frames; use {sk.MIN_FRAMES} to {sk.MAX_FRAMES}",
-                path=path,
-            )
-        return ((motion - self.mean) / self.std).astype(np.float32)
+    return motion.astype(np.float32)
 
 
 def generate_to(
@@ -239,7 +467,8 @@ def generate_to(
 
     written: list[Path] = []
     for i, m in enumerate(motions):
-        folder = out / f"{i:02d}_{_slug(m.text)}"
+        tag = m.text if m.emotion is None else f"{m.text} {m.emotion}"
+        folder = out / f"{i:02d}_{_slug(tag)}"
         if "npy" in formats:
             written.append(save_npy(folder / "features.npy", m.features))
             written.append(save_npy(folder / "joints.npy", m.joints.astype(np.float32)))
@@ -247,10 +476,15 @@ def generate_to(
             written.append(save_smpl_bvh(folder / "motion.bvh", m.joints))
         for fmt in ("gif", "mp4"):
             if fmt in formats:
-                written.append(render_animation(m.joints, folder / f"motion.{fmt}", title=m.text))
+                title = m.text if m.emotion is None else f"{m.text} ({m.emotion})"
+                written.append(render_animation(m.joints, folder / f"motion.{fmt}", title=title))
     if len(motions) > 1 and ("gif" in formats or "mp4" in formats):
         ext = "gif" if "gif" in formats else "mp4"
         written.append(
-            render_grid([m.joints for m in motions], out / f"grid.{ext}", titles=[m.text for m in motions])
+            render_grid(
+                [m.joints for m in motions],
+                out / f"grid.{ext}",
+                titles=[m.text if m.emotion is None else f"{m.text} ({m.emotion})" for m in motions],
+            )
         )
     return written

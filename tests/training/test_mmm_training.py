@@ -207,12 +207,16 @@ def test_token_cache_is_keyed_by_weights_and_data(data, vq, tmp_path, monkeypatc
 
 
 def test_generator_runs_an_mmm_checkpoint(data, vq, tmp_path):
-    from emomotion.generate import GenerateRequest, MotionGenerator
+    from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings
 
     generator = MotionGenerator(run_mmm(mmm_run(data, vq, tmp_path / "m", 2)))
     assert generator.diffusion is None and generator.default_steps == 10 and generator.max_steps == 49
     request = GenerateRequest(
-        texts=("a person walks", "a person knocks"), seconds=3.1, num=2, steps=4, seed=3
+        texts=("a person walks", "a person knocks"),
+        seconds=3.1,
+        num=2,
+        settings=SamplingSettings(steps=4),
+        seed=3,
     )
     motions = generator(request)
     assert len(motions) == 4 and [m.text for m in motions[:2]] == ["a person walks"] * 2
@@ -224,13 +228,18 @@ def test_generator_runs_an_mmm_checkpoint(data, vq, tmp_path):
     again = generator(request)
     assert all(np.array_equal(a.features, b.features) for a, b in zip(motions, again, strict=True))
     other = generator(
-        GenerateRequest(texts=("a person walks",), seconds=3.0, seed=4, temperature=0.0, top_k=5)
+        GenerateRequest(
+            texts=("a person walks",),
+            seconds=3.0,
+            seed=4,
+            settings=SamplingSettings(temperature=0.0, top_k=5),
+        )
     )
     assert other[0].features.shape == (60, 263)
     with pytest.raises(ConfigError, match="emotion"):
-        generator(GenerateRequest(texts=("a person walks",), emotion="happy"))
-    with pytest.raises(ConfigError, match="at most"):
-        generator(GenerateRequest(texts=("a person walks",), steps=60))
+        generator(GenerateRequest(texts=("a person walks",), emotions=("happy",)))
+    with pytest.raises(ConfigError, match="exceed"):
+        generator(GenerateRequest(texts=("a person walks",), settings=SamplingSettings(steps=60)))
 
 
 @pytest.mark.parametrize("quantizer", ["kmeans", "residual", "fsq"])

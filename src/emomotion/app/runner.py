@@ -19,7 +19,7 @@ from emomotion.app.config import AppLimits
 from emomotion.app.models import ModelEntry
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
-from emomotion.generate import GenerateRequest, generate_to
+from emomotion.generate import MAX_INTENSITY, GenerateRequest, SamplingSettings, generate_to
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,8 @@ class DemoRunner:
         if not 0.0 <= guidance <= MAX_GUIDANCE:
             raise ConfigError(f"guidance must be between 0 and {MAX_GUIDANCE:g}, got {guidance:g}")
         intensity = _number(ui.intensity, "intensity")
-        if not 0.0 <= intensity <= 1.0:
-            raise ConfigError(f"intensity must be between 0 and 1, got {intensity:g}")
+        if not 0.0 <= intensity <= MAX_INTENSITY:
+            raise ConfigError(f"intensity must be between 0 and {MAX_INTENSITY:g}, got {intensity:g}")
         emotion = None if ui.emotion in (None, "", NO_EMOTION) else ui.emotion
         if emotion is not None and emotion not in EMOTIONS:
             raise ConfigError(f"unknown emotion {emotion!r}; choose one of {', '.join(EMOTIONS)}")
@@ -137,17 +137,15 @@ class DemoRunner:
             sampler = ui.sampler or entry.default_sampler
             if sampler not in entry.samplers:
                 raise ConfigError(f"unknown sampler {sampler!r}; choose one of {', '.join(entry.samplers)}")
-            extra["sampler"] = sampler  # type: ignore[assignment]
+            extra["sampler"] = sampler
+        settings = SamplingSettings(steps=steps, guidance=guidance, intensity=intensity, **extra)  # type: ignore[arg-type]
         request = GenerateRequest(
             texts=(prompt,),
             seconds=seconds,
             num=num,
-            steps=steps,
-            guidance=guidance,
-            emotion=emotion,
-            intensity=intensity,
+            settings=settings,
+            emotions=(emotion,) if emotion else (),
             seed=seed,
-            **extra,  # type: ignore[arg-type]
         )
         return entry, request
 
@@ -165,10 +163,11 @@ class DemoRunner:
         videos = [f for f in files if f.suffix == ".mp4"]
         grid = [f for f in videos if f.name.startswith("grid")]
         video = grid[0] if grid else videos[0]
-        label = f" ({request.emotion}, intensity {request.intensity:g})" if request.emotion else ""
+        emotion = request.emotion_of(0)
+        label = f" ({emotion}, intensity {request.settings.intensity:g})" if emotion else ""
         message = (
             f"{len(motions)} motion(s) of {request.seconds:g} s{label} from {entry.name} "
-            f"with {request.steps} steps in {elapsed:.1f} s"
+            f"with {request.settings.steps} steps in {elapsed:.1f} s"
         )
         log.info("%s -> %s", message, folder)
         return RunResult(folder, video, tuple(f for f in files if not f.name.startswith("grid")), message)

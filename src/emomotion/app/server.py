@@ -141,7 +141,7 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
                         elem_id="emotion",
                     )
                     intensity = gr.Slider(
-                        0.0, 1.0, value=1.0, step=0.05, label="Intensity", visible=first.emotions
+                        0.0, 2.0, value=1.0, step=0.05, label="Intensity", visible=first.emotions
                     )
                 model = gr.Dropdown(list(runner.models), value=first.name, label="Model", elem_id="model")
                 info = gr.Markdown(first.describe())

@@ -7,26 +7,81 @@ from typing import Annotated
 
 import typer
 
+Emotion = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--emotion",
+        help="Emotion (repeatable: every prompt in each emotion). The label of models with emotion "
+        "conditioning and the target of --emotion-guidance.",
+    ),
+]
+EmotionScale = Annotated[
+    float | None, typer.Option("--emotion-scale", help="The label's own guidance scale (default 2.5).")
+]
+Intensity = Annotated[
+    float, typer.Option("--intensity", help="Emotion intensity: 0 = text only, 1 = default, up to 3.")
+]
+EmotionGuidance = Annotated[
+    Path | None,
+    typer.Option("--emotion-guidance", help="An emotion classifier run steering the sampler (MDM)."),
+]
+EmotionGuidanceScale = Annotated[
+    float, typer.Option("--emotion-guidance-scale", help="Classifier-guidance step (feature std units).")
+]
+Sampler = Annotated[str, typer.Option("--sampler", help="ddpm | ddim | dpmpp")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Sampling steps (default: as trained).")]
+Eta = Annotated[float | None, typer.Option("--eta", help="DDIM noise: 0 deterministic .. 1 (DDPM-like).")]
+Guidance = Annotated[float | None, typer.Option("--guidance", help="Text guidance (default: the model's).")]
+Formats = Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")]
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from emomotion.errors import ConfigError
+
+    fmt = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}
+    if unknown or not fmt:
+        raise ConfigError(f"--format: unknown format(s) {sorted(unknown)}; use npy, bvh, gif, mp4")
+    return fmt
+
+
+def _read_prompts(path: Path) -> list[tuple[str, str | None]]:
+    """One prompt per line; an optional emotion after a tab or a ``|`` (``a person walks | Sadness``)."""
+    from emomotion.errors import ConfigError
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read prompts: {exc}", path=path) from exc
+    items = []
+    for line in lines:
+        text, sep, emotion = line.replace("\t", "|").partition("|")
+        if text.strip():
+            items.append((text.strip(), emotion.strip() or None if sep else None))
+    if not items:
+        raise ConfigError("no prompt in the file", path=path)
+    return items
+
 
 def generate(
     model: Annotated[Path, typer.Option("--model", help="Checkpoint or run directory.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     text: Annotated[list[str] | None, typer.Option("--text", help="A prompt (repeatable).")] = None,
     prompts: Annotated[
-        Path | None, typer.Option("--prompts", help="A file with one prompt per line.")
+        Path | None,
+        typer.Option("--prompts", help="A file with one prompt per line, optionally '| emotion' after it."),
     ] = None,
     length: Annotated[float, typer.Option("--length", help="Seconds.")] = 6.0,
     num: Annotated[int, typer.Option("--num", help="Samples per prompt.")] = 1,
-    sampler: Annotated[str, typer.Option("--sampler", help="ddpm | ddim | dpmpp")] = "ddpm",
-    steps: Annotated[
-        int | None, typer.Option("--steps", help="Sampling steps (default: as trained).")
-    ] = None,
-    guidance: Annotated[float, typer.Option("--guidance")] = 2.5,
-    emotion: Annotated[
-        str | None, typer.Option("--emotion", help="Emotion label (models with emotion conditioning).")
-    ] = None,
-    emotion_scale: Annotated[float | None, typer.Option("--emotion-scale")] = None,
-    intensity: Annotated[float, typer.Option("--intensity")] = 1.0,
+    sampler: Sampler = "ddpm",
+    steps: Steps = None,
+    eta: Eta = None,
+    guidance: Guidance = None,
+    emotion: Emotion = None,
+    emotion_scale: EmotionScale = None,
+    intensity: Intensity = 1.0,
+    emotion_guidance: EmotionGuidance = None,
+    emotion_guidance_scale: EmotionGuidanceScale = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     temperature: Annotated[
         float, typer.Option("--temperature", help="MMM: sampling temperature (0 = greedy).")
@@ -34,54 +89,100 @@ def generate(
     top_k: Annotated[
         int | None, typer.Option("--top-k", help="MMM: sample among the k likeliest codes.")
     ] = None,
-    formats: Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")] = "npy,bvh,gif",
+    formats: Formats = "npy,bvh,gif",
     inbetween: Annotated[
         Path | None,
         typer.Option(
-            "--inbetween", help="MMM: a features .npy whose first/last frames are kept (length = its own)."
+            "--inbetween", help="A features .npy whose first/last frames are kept (length = its own)."
         ),
     ] = None,
     keep_first: Annotated[
-        int, typer.Option("--keep-first", help="MMM in-betweening: frames kept at the start.")
+        int, typer.Option("--keep-first", help="In-betweening: frames kept at the start.")
     ] = 0,
-    keep_last: Annotated[
-        int, typer.Option("--keep-last", help="MMM in-betweening: frames kept at the end.")
-    ] = 0,
+    keep_last: Annotated[int, typer.Option("--keep-last", help="In-betweening: frames kept at the end.")] = 0,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
     from emomotion.errors import ConfigError
-    from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
+    from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings, generate_to
 
-    texts = list(text or [])
+    items: list[tuple[str, str | None]] = [(t, None) for t in text or []]
     if prompts is not None:
-        try:
-            texts += [
-                line.strip() for line in prompts.read_text(encoding="utf-8").splitlines() if line.strip()
-            ]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read prompts: {exc}", path=prompts) from exc
+        items += _read_prompts(prompts)
+    if not items:
+        raise ConfigError("give a prompt: --text or --prompts")
+    if emotion:  # every prompt without its own emotion, once per --emotion
+        items = [(t, e) for t, own in items for e in ([own] if own else emotion)]
+    if emotion_guidance_scale > 0 and emotion_guidance is None:
+        raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
+    settings = SamplingSettings(
+        sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
+        intensity=intensity, emotion_guidance=emotion_guidance,
+        emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
+        temperature=temperature, top_k=top_k,
+    )  # fmt: skip
     request = GenerateRequest(
-        texts=tuple(texts),
+        texts=tuple(t for t, _ in items),
         seconds=length,
         num=num,
-        sampler=sampler,
-        steps=steps,
-        guidance=guidance,
-        emotion=emotion,
-        emotion_scale=emotion_scale,
-        intensity=intensity,
+        settings=settings,
+        emotions=tuple(e for _, e in items) if any(e for _, e in items) else (),
         seed=seed,
-        temperature=temperature,
-        top_k=top_k,
         source=inbetween,
         keep_first=keep_first,
         keep_last=keep_last,
     )
-    fmt = tuple(f.strip() for f in formats.split(",") if f.strip())
-    unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}
-    if unknown:
-        raise ConfigError(f"unknown format(s) {sorted(unknown)}; use npy, bvh, gif, mp4")
+    fmt = _formats(formats)
     motions = MotionGenerator(model)(request)
+    written = generate_to(out, motions, formats=fmt)
+    typer.echo(f"wrote {len(written)} files under {out}")
+
+
+def restyle(
+    clip: Annotated[Path, typer.Argument(help="The motion to restyle: .bvh, joints or features .npy.")],
+    model: Annotated[Path, typer.Option("--model", help="MDM checkpoint or run directory.")],
+    emotion: Annotated[str, typer.Option("--emotion", help="The emotion to express.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    strength: Annotated[
+        float, typer.Option("--strength", help="0 = unchanged .. 1 = free generation (default 0.5).")
+    ] = 0.5,
+    text: Annotated[
+        str | None, typer.Option("--text", help="What the clip shows (default: generic).")
+    ] = None,
+    num: Annotated[int, typer.Option("--num", help="Samples.")] = 1,
+    sampler: Sampler = "ddpm",
+    steps: Steps = None,
+    eta: Eta = None,
+    guidance: Guidance = None,
+    emotion_scale: EmotionScale = None,
+    intensity: Intensity = 1.0,
+    emotion_guidance: EmotionGuidance = None,
+    emotion_guidance_scale: EmotionGuidanceScale = 0.0,
+    joint_map: Annotated[str | None, typer.Option("--joint-map", help="BVH clips: the joint map.")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    formats: Formats = "npy,bvh,gif",
+) -> None:
+    """Re-express an existing motion in an emotion (SDEdit): same length, its path and timing kept at
+    low strength; writes the same files as generate."""
+    from emomotion.errors import ConfigError
+    from emomotion.generate import MotionGenerator, SamplingSettings, generate_to
+    from emomotion.restyle import RestyleRequest
+    from emomotion.restyle import restyle as run
+
+    if emotion_guidance_scale > 0 and emotion_guidance is None:
+        raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
+    settings = SamplingSettings(
+        sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
+        intensity=intensity, emotion_guidance=emotion_guidance,
+        emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
+    )  # fmt: skip
+    request = RestyleRequest(
+        clip=clip, emotion=emotion, strength=strength, text=text, num=num, seed=seed, settings=settings,
+        joint_map=joint_map,
+    )  # fmt: skip
+    fmt = _formats(formats)
+    if not clip.is_file():
+        raise ConfigError("no such clip", path=clip)
+    motions = run(MotionGenerator(model), request)
     written = generate_to(out, motions, formats=fmt)
     typer.echo(f"wrote {len(written)} files under {out}")
 

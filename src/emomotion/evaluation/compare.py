@@ -12,7 +12,8 @@ from typing import Any
 
 from emomotion.checkpoint import load_checkpoint
 from emomotion.evaluation.evaluate import EvalResult, evaluate, evaluate_real
-from emomotion.evaluation.generators import CheckpointGenerator, GeneratorSettings
+from emomotion.evaluation.generators import CheckpointGenerator
+from emomotion.generate import SamplingSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class Entry:
 
     name: str
     checkpoint: Path
-    settings: GeneratorSettings = field(default_factory=GeneratorSettings)
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
 
 
 def compare(
@@ -71,8 +72,20 @@ def compare(
     return results
 
 
-def parse_setting(text: str) -> GeneratorSettings:
-    """``sampler:steps`` (MDM, e.g. ``ddim:50``) or ``mmm:steps[:temperature[:top_k]]``."""
+SETTING_KEYS = {
+    "eta": "eta",
+    "guidance": "guidance",
+    "label": "emotion_scale",
+    "intensity": "intensity",
+    "cg": "emotion_guidance_scale",
+}
+"""``key=value`` options of an MDM setting and the :class:`SamplingSettings` field each sets."""
+
+
+def parse_setting(text: str, emotion_guidance: Path | None = None) -> SamplingSettings:
+    """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1``) or
+    ``mmm:steps[:temperature[:top_k]]``. ``cg`` (classifier-guidance scale) steers with
+    ``emotion_guidance``, an emotion classifier checkpoint."""
     from emomotion.errors import ConfigError
 
     parts = text.split(":")
@@ -81,9 +94,24 @@ def parse_setting(text: str) -> GeneratorSettings:
             steps = int(parts[1]) if len(parts) > 1 else 0
             temperature = float(parts[2]) if len(parts) > 2 else 1.0
             top_k = int(parts[3]) if len(parts) > 3 else 0
-            return GeneratorSettings(steps=steps, temperature=temperature, top_k=top_k, guidance=4.0)
-        return GeneratorSettings(sampler=parts[0], steps=int(parts[1]) if len(parts) > 1 else 0)
+            return SamplingSettings(steps=steps, temperature=temperature, top_k=top_k)
+        options: dict[str, float] = {}
+        for part in parts[2:]:
+            key, _, value = part.partition("=")
+            if key not in SETTING_KEYS or not value:
+                raise ConfigError(
+                    f"bad setting {text!r}: unknown option {part!r}; use {', '.join(k + '=' for k in SETTING_KEYS)}"
+                )
+            options[SETTING_KEYS[key]] = float(value)
+        if options.get("emotion_guidance_scale") and emotion_guidance is None:
+            raise ConfigError(f"setting {text!r} uses classifier guidance (cg=): give --emotion-guidance")
+        return SamplingSettings(
+            sampler=parts[0],
+            steps=int(parts[1]) if len(parts) > 1 else 0,
+            emotion_guidance=emotion_guidance if options.get("emotion_guidance_scale") else None,
+            **options,  # type: ignore[arg-type]
+        )
     except (ValueError, IndexError) as exc:
         raise ConfigError(
-            f"bad setting {text!r}: use sampler:steps (ddim:50) or mmm:steps:temperature"
+            f"bad setting {text!r}: use sampler:steps[:key=value] (ddim:50:label=2.5) or mmm:steps:temperature"
         ) from exc

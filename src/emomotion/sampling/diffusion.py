@@ -109,12 +109,15 @@ def _reverse(
     steps: int | None,
     mask: torch.Tensor | None,
     step: Callable[[torch.Tensor, torch.Tensor, float, float, bool], torch.Tensor],
+    run: int | None = None,
 ) -> torch.Tensor:
     """The reverse loop shared by DDPM and DDIM over the (respaced) timesteps, last to first;
-    ``step(x_t, x0, abar_t, abar_prev, last)`` moves one step."""
+    ``step(x_t, x0, abar_t, abar_prev, last)`` moves one step. ``run`` < the step count starts
+    part-way (SDEdit): ``x`` is then noised to the ``run``-th lowest timestep."""
     ts = diffusion.timesteps(steps)
     abar = diffusion.alphas_cumprod[ts]
-    for k in range(len(ts) - 1, -1, -1):
+    first = len(ts) if run is None else run
+    for k in range(first - 1, -1, -1):
         t = torch.full((x.shape[0],), int(ts[k]), device=x.device, dtype=torch.long)
         x0 = denoise(x, t)
         x = _apply_mask(step(x, x0, float(abar[k]), float(abar[k - 1]) if k > 0 else 1.0, k == 0), mask)
@@ -130,6 +133,7 @@ def sample_ddpm(
     generator: torch.Generator | None,
     mask: torch.Tensor | None = None,
     eta: float = 1.0,
+    run: int | None = None,
 ) -> torch.Tensor:
     del eta
 
@@ -137,7 +141,7 @@ def sample_ddpm(
         noise = None if last else _noise(tuple(x.shape), generator, x.device, x.dtype)
         return ddpm_step(x, x0, abar_t, abar_prev, noise)
 
-    return _reverse(diffusion, denoise, x, steps, mask, step)
+    return _reverse(diffusion, denoise, x, steps, mask, step, run)
 
 
 @torch.no_grad()
@@ -149,6 +153,7 @@ def sample_ddim(
     generator: torch.Generator | None,
     mask: torch.Tensor | None = None,
     eta: float = 0.0,
+    run: int | None = None,
 ) -> torch.Tensor:
     def step(x: torch.Tensor, x0: torch.Tensor, abar_t: float, abar_prev: float, last: bool) -> torch.Tensor:
         eps = (x - math.sqrt(abar_t) * x0) / math.sqrt(1.0 - abar_t)
@@ -158,7 +163,7 @@ def sample_ddim(
             out = out + sigma * _noise(tuple(x.shape), generator, x.device, x.dtype)
         return out
 
-    return _reverse(diffusion, denoise, x, steps, mask, step)
+    return _reverse(diffusion, denoise, x, steps, mask, step, run)
 
 
 @torch.no_grad()
@@ -170,6 +175,7 @@ def sample_dpmpp(
     generator: torch.Generator | None,
     mask: torch.Tensor | None = None,
     eta: float = 0.0,
+    run: int | None = None,
 ) -> torch.Tensor:
     del eta
     from diffusers import DPMSolverMultistepScheduler
@@ -185,7 +191,11 @@ def sample_dpmpp(
         lower_order_final=True,
     )
     scheduler.set_timesteps(n, device=x.device)
-    for t in scheduler.timesteps:
+    timesteps = scheduler.timesteps
+    if run is not None and run < len(timesteps):  # SDEdit: the last ``run`` steps only
+        scheduler.set_begin_index(len(timesteps) - run)
+        timesteps = timesteps[len(timesteps) - run :]
+    for t in timesteps:
         tt = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         x0 = denoise(x, tt)
         x = scheduler.step(x0, t, x).prev_sample
@@ -195,6 +205,19 @@ def sample_dpmpp(
 
 Sampler = Callable[..., torch.Tensor]
 SAMPLERS: dict[str, Sampler] = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmpp": sample_dpmpp}
+
+
+def start_timestep(diffusion: GaussianDiffusion, sampler: str, steps: int | None, run: int) -> int:
+    """The trained timestep a sampler's last ``run`` steps start from (the level SDEdit noises to)."""
+    if sampler == "dpmpp":
+        from diffusers import DPMSolverMultistepScheduler
+
+        scheduler = DPMSolverMultistepScheduler(
+            num_train_timesteps=diffusion.num_steps, trained_betas=diffusion.betas.astype(np.float32)
+        )
+        scheduler.set_timesteps(steps or min(diffusion.num_steps, 20))
+        return int(scheduler.timesteps[len(scheduler.timesteps) - run])
+    return int(diffusion.timesteps(steps)[run - 1])
 
 
 def sample(
@@ -208,13 +231,34 @@ def sample(
     device: torch.device | str = "cpu",
     mask: torch.Tensor | None = None,
     eta: float | None = None,
+    init: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
-    """Draw x0 samples (B, T, F) from noise; deterministic for a seed."""
+    """Draw x0 samples (B, T, F) from noise; deterministic for a seed.
+
+    With ``init`` (B or 1, T, F), SDEdit (Meng et al. 2022): ``init`` is noised to the level that leaves
+    ``strength`` of the sampler's steps (0 returns it unchanged, 1 is free generation) and denoised
+    from there, so the result keeps ``init``'s coarse structure in proportion to ``1 - strength``.
+    """
     if sampler not in SAMPLERS:
         raise ConfigError(f"unknown sampler {sampler!r}; choose from {', '.join(SAMPLERS)}")
+    if not 0.0 <= strength <= 1.0:
+        raise ConfigError(f"strength must be in [0, 1], got {strength:g}")
     device = torch.device(device)
     generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
     x = _noise(shape, generator, device, torch.float32)
+    kwargs: dict[str, object] = {} if eta is None else {"eta": eta}
+    if init is not None:
+        total = (
+            len(diffusion.timesteps(steps)) if sampler != "dpmpp" else (steps or min(diffusion.num_steps, 20))
+        )
+        run = round(strength * total)
+        init = init.to(device=device, dtype=torch.float32).expand(shape)
+        if run == 0:
+            return _apply_mask(init.clone(), mask)
+        if run < total:
+            t0 = start_timestep(diffusion, sampler, steps, run)
+            x = diffusion.q_sample(init, torch.full((shape[0],), t0, device=device, dtype=torch.long), x)
+            kwargs["run"] = run
     x = _apply_mask(x, mask)
-    kwargs = {} if eta is None else {"eta": eta}
     return SAMPLERS[sampler](diffusion, denoise, x, steps, generator, mask, **kwargs)

@@ -84,7 +84,7 @@ def _entries(ctx: StudyContext) -> list[Any]:
     """One row per (trained model, setting): every MDM setting for each base and the first seed of each
     fine-tune; the as-trained setting only for other seeds and variants; MMM with its own decoding."""
     from emomotion.evaluation.compare import Entry
-    from emomotion.evaluation.generators import GeneratorSettings
+    from emomotion.generate import SamplingSettings
 
     e = ctx.cfg.eval
     entries = []
@@ -100,11 +100,11 @@ def _entries(ctx: StudyContext) -> list[Any]:
                     continue
                 if steps == 0 and n > e.slow_steps and e.slow_models and name not in e.slow_models:
                     continue
-                s = GeneratorSettings(sampler=sampler, steps=steps, guidance=e.guidance)
+                s = SamplingSettings(sampler=sampler, steps=steps, guidance=e.guidance)
                 entries.append(Entry(f"{name} {sampler} {steps or n}", Path(result["checkpoint"]), s))
         elif family == "mmm":
             for label, decoding in result["decodings"].items():
-                s = GeneratorSettings(guidance=decoding["guidance"], temperature=decoding["temperature"],
+                s = SamplingSettings(guidance=decoding["guidance"], temperature=decoding["temperature"],
                                       top_k=decoding["top_k"], steps=decoding["steps"])  # fmt: skip
                 entries.append(Entry(f"{name} {label}", Path(result["checkpoint"]), s))
     return entries
