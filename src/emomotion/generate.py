@@ -33,7 +33,7 @@ import torch
 
 from emomotion import skeleton as sk
 from emomotion.checkpoint import Checkpoint, load_checkpoint
-from emomotion.data.emotions import EMOTION_INDEX, EMOTIONS, canonical_label
+from emomotion.data.emotions import EMOTION_INDEX, EMOTIONS, canonical_label, emotions_in_caption
 from emomotion.errors import ConfigError
 from emomotion.features import recover_joints
 from emomotion.io.atomic import save_npy
@@ -147,11 +147,14 @@ def _finite(**values: float | None) -> None:
 
 
 def emotion_index(name: str) -> int:
-    """An emotion name or a source label (``sad``, ``Sadness``) -> its index in :data:`EMOTIONS`."""
+    """An emotion name or a word for it (``Sadness``, ``sad``, ``happy``) -> its index in :data:`EMOTIONS`."""
     try:
         label = canonical_label(name).emotion
     except KeyError as exc:
-        raise ConfigError(f"unknown emotion {name!r}; choose from {', '.join(EMOTIONS)}") from exc
+        words = emotions_in_caption(name)
+        if len(words) != 1:
+            raise ConfigError(f"unknown emotion {name!r}; choose from {', '.join(EMOTIONS)}") from exc
+        label = next(iter(words))
     if label is None:
         raise ConfigError(f"{name!r} is a style, not an emotion; choose from {', '.join(EMOTIONS)}")
     return EMOTION_INDEX[label]
