@@ -414,7 +414,8 @@ class MotionGenerator:
         init = keep = None
         if request.source is not None:
             init = torch.from_numpy(self.normalise(load_features(request.source))).to(self.device)[None]
-            frames = init.shape[1]
+            frames = init.shape[1] - (init.shape[1] % 4 if self.kind == "mmm" else 0)
+            init = init[:, :frames]
             keep = keep_mask(frames, request.keep_first, request.keep_last)
         emotions = [emotion_index(e) if e is not None else -1 for _, e in items]
         feats = self.sample(

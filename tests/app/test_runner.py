@@ -76,7 +76,7 @@ def test_single_sample_shows_its_own_animation_and_seed_repeats(models, tmp_path
         ({"num": 4}, "number of samples must be between 1 and 3, got 4"),
         ({"seed": -1}, "seed must be between 0"),
         ({"guidance": float("nan")}, "guidance must be a finite number"),
-        ({"intensity": 1.5}, "intensity must be between 0 and 1"),
+        ({"intensity": 3.5}, "intensity must be between 0 and 3"),
         ({"emotion": "Boredom"}, "unknown emotion 'Boredom'"),
         ({"sampler": "euler"}, "unknown sampler 'euler'"),
         ({"model": "nope"}, "unknown model 'nope'"),
@@ -146,3 +146,31 @@ def test_masked_model_offers_steps_only(mmm_model, tmp_path):
         runner.run(UIRequest("a person walks", entry.name, emotion="Joy"))
     with pytest.raises(ConfigError, match=f"between 1 and {entry.max_steps}"):
         runner.run(UIRequest("a person walks", entry.name, steps=entry.max_steps + 1))
+
+
+def test_restyle_tab_restyles_an_uploaded_clip(models, tmp_path):
+    from emomotion.app.restyle import RestyleUI, run_restyle
+    from tests.conftest import build_synthetic
+
+    data = tmp_path / "clipdata"
+    build_synthetic(data)
+    clip_id = (data / "train.txt").read_text().split()[0]
+    clip = tmp_path / "upload.npy"
+    source = np.load(data / "new_joint_vecs" / f"{clip_id}.npy")[:60]
+    np.save(clip, source)
+    runner = DemoRunner(models, tmp_path / "out", LIMITS)
+    emo, text = names(models)
+    result = run_restyle(runner, RestyleUI(str(clip), emo, "Sadness", strength=0.5, steps=10))
+    feats = np.load(next(f for f in result.files if f.name.endswith("features.npy")))
+    assert (
+        feats.shape == (60, 263) and result.video.suffix == ".mp4" and "restyled as Sadness" in result.message
+    )
+    for ui, message in [
+        (RestyleUI(None, emo, "Joy"), "upload a clip"),
+        (RestyleUI(str(clip), emo, "Joy", strength=1.5), "strength"),
+        (RestyleUI(str(clip), emo, None), "choose an emotion"),
+        (RestyleUI(str(clip), text, "Joy"), "cannot restyle"),
+        (RestyleUI(str(tmp_path / "x.txt"), emo, "Joy"), ".bvh or .npy"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            run_restyle(runner, ui)

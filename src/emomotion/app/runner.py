@@ -88,7 +88,7 @@ class DemoRunner:
         self.limits = limits or AppLimits()
         self.out = Path(out).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def request(self, ui: UIRequest) -> tuple[ModelEntry, GenerateRequest]:
         """Check ``ui`` against the limits and the chosen model; a ConfigError says what to change."""
@@ -152,13 +152,13 @@ class DemoRunner:
     def run(self, ui: UIRequest) -> RunResult:
         """Generate ``ui`` into a fresh folder; raises ConfigError (with a message for the user)."""
         entry, request = self.request(ui)
-        with self._lock:
+        with self.lock:
             start = time.perf_counter()
             motions = entry.generator(request)
-            folder = self._new_folder()
+            folder = self.new_folder()
             written = generate_to(folder, motions, formats=FORMATS)
-            files = self._flatten(folder, written)
-            self._prune()
+            files = self.flatten(folder, written)
+            self.prune()
             elapsed = time.perf_counter() - start
         videos = [f for f in files if f.suffix == ".mp4"]
         grid = [f for f in videos if f.name.startswith("grid")]
@@ -172,14 +172,14 @@ class DemoRunner:
         log.info("%s -> %s", message, folder)
         return RunResult(folder, video, tuple(f for f in files if not f.name.startswith("grid")), message)
 
-    def _new_folder(self) -> Path:
+    def new_folder(self) -> Path:
         now = time.time_ns()  # names sort in creation order, also within one second (pruning relies on it)
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 1_000_000_000))
         folder = self.out / f"{RUN_PREFIX}{stamp}-{now % 1_000_000_000:09d}-{secrets.token_hex(2)}"
         folder.mkdir()
         return folder
 
-    def _flatten(self, folder: Path, written: list[Path]) -> list[Path]:
+    def flatten(self, folder: Path, written: list[Path]) -> list[Path]:
         """Move each sample's files up into ``folder`` with names that say which sample they are."""
         files = []
         for path in written:
@@ -196,7 +196,7 @@ class DemoRunner:
                 sub.rmdir()
         return sorted(files)
 
-    def _prune(self) -> None:
+    def prune(self) -> None:
         runs = sorted(p for p in self.out.glob(f"{RUN_PREFIX}*") if p.is_dir())
         for old in runs[: max(0, len(runs) - self.limits.keep_runs)]:
             shutil.rmtree(old, ignore_errors=True)

@@ -89,6 +89,19 @@ def finetune_mdm(
         bool,
         typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table."),
     ] = False,
+    label_lr_scale: Annotated[
+        float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
+    ] = 1.0,
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")] = "constant",
+    velocity_loss: Annotated[
+        float, typer.Option("--velocity-loss", help="Weight of MDM's joint-velocity loss.")
+    ] = 0.0,
+    foot_contact_loss: Annotated[
+        float, typer.Option("--foot-contact-loss", help="Weight of MDM's foot-contact loss.")
+    ] = 0.0,
+    position_loss: Annotated[
+        float, typer.Option("--position-loss", help="Weight of MDM's joint-position loss.")
+    ] = 0.0,
     steps: Annotated[int, typer.Option("--steps")] = 500,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 1e-5,
@@ -109,7 +122,7 @@ def finetune_mdm(
     from emomotion.checkpoint import load_checkpoint
     from emomotion.training.finetune import FinetuneConfig
     from emomotion.training.loop import TrainConfig
-    from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
+    from emomotion.training.mdm import GeometricLossWeights, MDMRun, freeze_patterns, run_mdm
 
     layers = int(load_checkpoint(source).config.get("num_layers", 8))
     run = MDMRun(
@@ -123,6 +136,8 @@ def finetune_mdm(
             lora_alpha=lora_alpha,
         ),
         add_emotion_conditioning=add_emotion_conditioning,
+        label_lr_scale=label_lr_scale,
+        geometric=GeometricLossWeights(position_loss, velocity_loss, foot_contact_loss),
         replay=replay,
         replay_ratio=replay_ratio if replay is not None else 0.0,
         train=TrainConfig(
@@ -135,6 +150,7 @@ def finetune_mdm(
             mixed_precision="bf16" if bf16 else "no",
             eval_every=eval_every,
             patience=patience,
+            lr_schedule=lr_schedule,  # type: ignore[arg-type]
         ),
     )
     typer.echo(str(run_mdm(run, resume=resume)))

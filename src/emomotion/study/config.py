@@ -44,6 +44,11 @@ class FinetuneVariant:
     replay_ratio: float = 0.0  # > 0: base-corpus batches mixed in
     lora_rank: int = 8
     add_emotion_conditioning: bool = False  # MDM: a label table beside the text
+    label_lr_scale: float = 1.0  # MDM: the label table learns at this multiple of lr
+    lr_schedule: str = "constant"  # constant | cosine (after any warm-up)
+    position_loss: float = 0.0  # MDM's geometric losses on joints recovered from the prediction
+    velocity_loss: float = 0.0
+    foot_contact_loss: float = 0.0
     seeds: tuple[int, ...] = (0,)
     on: tuple[int, ...] = ()  # MDM: the diffusion-step bases to fine-tune (empty = every one)
     eval_every: int = 0  # validate on the emotion set's val split every N steps (0 = never)
@@ -108,6 +113,41 @@ class EvalStudy:
 
 
 @dataclass(frozen=True)
+class ControlStudy:
+    """Emotion control: the headline recipe (an MDM fine-tune variant sampled with the emotion label and
+    classifier guidance), its levers one by one, and how it is measured honestly: the classifier that
+    guides (``guide_*``, another seed) never scores; the scoring one is the study's emotion classifier."""
+
+    enabled: bool = False
+    headline: str = ""  # the MDM fine-tune variant whose seeds make the headline
+    text_only: str = ""  # ablation: the variant fine-tuned on text alone
+    training_ablation: str = ""  # ablation: the headline variant without its training changes
+    diffusion_steps: int = 50  # which MDM base the variants fine-tune
+    sampler: str = "ddpm"
+    steps: int = 0  # 0 = as trained
+    label_scale: float = 2.5
+    guidance_scale: float = 0.3  # classifier-guidance step (feature std units)
+    guide_classifier_seed: int = 1
+    guide_classifier_preset: str = "small"
+    guide_classifier_steps: int = 400
+    intensities: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
+    samplers: tuple[tuple[str, int], ...] = (
+        ("ddpm", 10), ("ddpm", 20), ("ddim", 10), ("ddim", 20), ("ddim", 50),
+        ("dpmpp", 10), ("dpmpp", 20), ("dpmpp", 50),
+    )  # fmt: skip
+    ddim_eta: float = 0.0
+    restyle_strength: float = 0.6
+    forgetting_clips: int = 128  # base-corpus test clips for FID / R-precision before and after
+    reps: int = 3
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.headline:
+            raise ConfigError("control: name the headline fine-tune variant (headline = ...)")
+        if not 0.0 <= self.restyle_strength <= 1.0:
+            raise ConfigError(f"control.restyle_strength must be in [0, 1], got {self.restyle_strength}")
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     name: str
     base: DataSpec
@@ -115,6 +155,7 @@ class StudyConfig:
     mdm: MDMStudy = field(default_factory=MDMStudy)
     mmm: MMMStudy = field(default_factory=MMMStudy)
     eval: EvalStudy = field(default_factory=EvalStudy)
+    control: ControlStudy = field(default_factory=ControlStudy)
     seed: int = 0
     bf16: bool = True
     workers: int = 2

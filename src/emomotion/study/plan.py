@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from emomotion.study.config import StudyConfig
+from emomotion.study.control_stages import control_eval_stage, guide_classifier_stage
 from emomotion.study.eval_stages import classifier_stage, eval_stage, evaluator_stage, merge_stage
 from emomotion.study.mmm_stages import diagnose_stage, mmm_base_stage, mmm_finetune_stage, vq_base_stage
 from emomotion.study.results import prompts_stage, results_stage
@@ -24,9 +25,13 @@ def study_stages(cfg: StudyConfig) -> list[Stage]:
         stages += [vq_base_stage(cfg), mmm_base_stage(cfg)]
         stages += [mmm_finetune_stage(cfg, v) for v in cfg.mmm.finetune]
     stages += [merge_stage(cfg), evaluator_stage(cfg), classifier_stage(cfg)]
+    if cfg.control.enabled:
+        stages.append(guide_classifier_stage(cfg))
     upstream = [s.fingerprint for s in stages]
     # measurements rerun (from their caches) whenever a model or the evaluation settings change
     evaluation = [eval_stage(cfg)]
+    if cfg.control.enabled:
+        evaluation.append(control_eval_stage(cfg))
     if cfg.mmm.enabled:
         evaluation.append(diagnose_stage(cfg))
     if cfg.prompts:

@@ -9,6 +9,7 @@ import logging
 import math
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,8 +191,16 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
                 f"- `{key[5:]}` dataset: {r['clips']} clips (+{r['mirrored']} mirrored), {r['hours']:.2f} h, "
                 f"splits {r['splits']}, {r['skipped']} inputs skipped (listed in its manifest)."
             )
-    lines += ["", "## Does fine-tuning make generated motion express the emotion?", ""]
-    lines += _headline(rows) or ["(the evaluation has not run yet)", ""]
+    control = stages.get("control_eval", {}).get("result")
+    if control:  # the headline is the emotion-control recipe's
+        from emomotion.study.control_results import control_section
+
+        lines += ["", *control_section(control, dest / "figures")]
+        lines += ["## Text-only fine-tuning (the original study's recipe)", ""]
+        lines += [x for x in _headline(rows) if not x.startswith("Emotion accuracy of generated motion:")]
+    else:
+        lines += ["", "## Does fine-tuning make generated motion express the emotion?", ""]
+        lines += _headline(rows) or ["(the evaluation has not run yet)", ""]
     mdm_rows = [r for r in eval_rows if r["name"].startswith("mdm") or r["real"]]
     if mdm_rows:
         lines += ["## MDM: every model, sampler and step count", "", "Rows sampling more than "
@@ -251,6 +260,25 @@ def results_stage(cfg: StudyConfig) -> Stage:
     return Stage("results", run, "write RESULTS.md and its figures", None, rerun=True)
 
 
+def _intensity_row(ctx: StudyContext, frames: int) -> list[tuple[str, np.ndarray]]:
+    """The emotion-control recipe's model (seed 0) on the first prompt at intensity 0, 1 and 2."""
+    from emomotion.study.control_stages import recipe_generator
+
+    c = ctx.cfg.control
+    if not (c.enabled and ctx.cfg.prompts):
+        return []
+    from emomotion.features import recover_joints
+
+    generator, settings, label = recipe_generator(ctx)
+    prompt = ctx.cfg.prompts[0]
+    row = []
+    for intensity in (0.0, 1.0, 2.0):
+        s = replace(settings, intensity=intensity)
+        (feats,) = generator.sample([prompt], [frames], ctx.cfg.seed, s, emotions=[label(prompt)])
+        row.append((f"{c.headline}: {prompt}, intensity {intensity:g}", recover_joints(feats)))
+    return row
+
+
 def _grid_models(ctx: StudyContext) -> list[tuple[str, dict[str, Any]]]:
     """The models shown side by side: each base and the first seed of each fine-tune."""
     picked = []
@@ -294,6 +322,9 @@ def prompts_stage(cfg: StudyConfig) -> Stage:
             for p in range(len(ctx.cfg.prompts))
             for c in range(len(columns))
         ]
+        for name, joints in _intensity_row(ctx, frames):  # the emotion lever: one prompt at rising intensity
+            motions.append(joints[::2])
+            labels.append(name)
         path = render_grid(
             motions,
             ctx.out / "figures" / "prompts_grid.gif",

@@ -99,7 +99,9 @@ def build_stage(cfg: StudyConfig, name: str) -> Stage:
 def _variant_train(cfg: StudyConfig, variant: FinetuneVariant, seed: int):
     """A fine-tuning variant's training settings, with its validation and early stopping."""
     train = _train_config(cfg, variant.steps, variant.batch_size, variant.lr, seed)
-    return replace(train, eval_every=variant.eval_every, patience=variant.patience)
+    return replace(
+        train, eval_every=variant.eval_every, patience=variant.patience, lr_schedule=variant.lr_schedule
+    )
 
 
 def early_stop_record(run_dir: Path) -> dict[str, Any] | None:
@@ -190,7 +192,7 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.checkpoint import load_checkpoint
         from emomotion.training.finetune import FinetuneConfig
-        from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
+        from emomotion.training.mdm import GeometricLossWeights, MDMRun, freeze_patterns, run_mdm
 
         base = Path(ctx.result(f"mdm_base_{diffusion_steps}")["checkpoint"])
         layers = int(load_checkpoint(base).config["num_layers"])
@@ -205,6 +207,10 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
                     lora_rank=variant.lora_rank,
                 ),
                 add_emotion_conditioning=variant.add_emotion_conditioning,
+                label_lr_scale=variant.label_lr_scale,
+                geometric=GeometricLossWeights(
+                    variant.position_loss, variant.velocity_loss, variant.foot_contact_loss
+                ),
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
                 train=_variant_train(ctx.cfg, variant, seed),

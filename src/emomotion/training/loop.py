@@ -65,6 +65,7 @@ class TrainConfig:
     eval_every: int = 0  # validate every N steps (0 = never)
     val_batches: int = 8  # validation batches per validation
     patience: int = 0  # stop after this many validations without a new best (0 = never stop early)
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up; cosine decays to 10%
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
@@ -77,6 +78,21 @@ class TrainConfig:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.mixed_precision not in ("no", "bf16"):
             raise ConfigError("mixed_precision must be 'no' or 'bf16'")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
+
+
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning-rate multiplier at ``step`` (0-based): linear warm-up, then constant or a cosine
+    decay to 10% at the last step."""
+    warmup = max(cfg.warmup_steps, 0)
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    span = max(cfg.steps - warmup, 1)
+    progress = min(max(step - warmup, 0) / span, 1.0)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class TrainStep(Protocol):
@@ -186,13 +202,11 @@ def train_loop(
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu)
     torch.manual_seed(cfg.seed)
     model = step.model
+    groups = step.param_groups(cfg.lr) if hasattr(step, "param_groups") else None
     optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+        groups or [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
     )
-    warmup = max(cfg.warmup_steps, 0)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(cfg, s))
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     sampler = EpochSampler(len(dataset), cfg.seed)
     batch_size = min(cfg.batch_size, len(dataset))  # never wait for a batch a small dataset cannot fill

@@ -44,12 +44,25 @@ class MDMTrainStep:
         mean: torch.Tensor,
         std: torch.Tensor,
         geometric: GeometricLossWeights = GeometricLossWeights(),
+        label_lr_scale: float = 1.0,
     ) -> None:
         self.model = model
+        self.label_lr_scale = label_lr_scale
         self.diffusion = diffusion
         self.text_encoder = text_encoder
         self.mean, self.std = mean, std
         self.geometric = geometric
+
+    def param_groups(self, lr: float) -> list[dict[str, object]] | None:
+        """The emotion-label table at ``label_lr_scale`` x the learning rate (a table added at fine-tuning
+        starts at zero and would barely move at a fine-tune's low rate); None when it is plain."""
+        table = getattr(self.model, "embed_emotion", None)
+        if table is None or self.label_lr_scale == 1.0:
+            return None
+        label = [p for p in table.parameters() if p.requires_grad]
+        ids = {id(p) for p in label}
+        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": rest, "lr": lr}, {"params": label, "lr": lr * self.label_lr_scale}]
 
     def condition(self, batch: MotionBatch, device: torch.device) -> MotionCondition:
         text = self.text_encoder.encode(batch.texts, device=device)
@@ -114,8 +127,11 @@ class MDMRun:
     add_emotion_conditioning: bool = False
     replay: Path | None = None  # fine-tuning: base dataset replayed against forgetting
     replay_ratio: float = 0.0
+    label_lr_scale: float = 1.0  # the emotion-label table learns at this multiple of the learning rate
 
     def __post_init__(self) -> None:
+        if not self.label_lr_scale > 0:
+            raise ConfigError(f"label_lr_scale must be > 0, got {self.label_lr_scale}")
         if self.init_from is None and (self.replay is not None or self.finetune.strategy != "full"):
             raise ConfigError("fine-tuning strategies and replay need a base checkpoint (init_from)")
         if (self.replay is None) != (self.replay_ratio == 0.0):
@@ -173,13 +189,14 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     diffusion = GaussianDiffusion(diffusion_cfg)
     mean = torch.as_tensor(dataset.mean, dtype=torch.float32)
     std = torch.as_tensor(dataset.std, dtype=torch.float32)
-    step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric)
+    step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric, run.label_lr_scale)
     extra = {
         "diffusion": asdict(diffusion_cfg),
         "train": asdict(run.train),
         "data": str(run.data),
         "init_from": str(run.init_from) if run.init_from else None,
         "geometric": asdict(run.geometric),
+        "label_lr_scale": run.label_lr_scale,
         "finetune": asdict(run.finetune) if base is not None else None,
         "replay": {"data": str(run.replay), "ratio": run.replay_ratio} if run.replay else None,
     }
