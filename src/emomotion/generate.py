@@ -471,7 +471,7 @@ def generate_to(
 
     written: list[Path] = []
     for i, m in enumerate(motions):
-        tag = m.text if m.emotion is None else f"{m.text} {m.emotion}"
+        tag = m.text if m.emotion is None or m.emotion.lower() in m.text.lower() else f"{m.text} {m.emotion}"
         folder = out / f"{i:02d}_{_slug(tag)}"
         if "npy" in formats:
             written.append(save_npy(folder / "features.npy", m.features))

@@ -162,9 +162,8 @@ def test_restyle_tab_restyles_an_uploaded_clip(models, tmp_path):
     emo, text = names(models)
     result = run_restyle(runner, RestyleUI(str(clip), emo, "Sadness", strength=0.5, steps=10))
     feats = np.load(next(f for f in result.files if f.name.endswith("features.npy")))
-    assert (
-        feats.shape == (60, 263) and result.video.suffix == ".mp4" and "restyled as Sadness" in result.message
-    )
+    assert feats.shape == source.shape and result.video.suffix == ".mp4"
+    assert "restyled as Sadness" in result.message
     for ui, message in [
         (RestyleUI(None, emo, "Joy"), "upload a clip"),
         (RestyleUI(str(clip), emo, "Joy", strength=1.5), "strength"),
