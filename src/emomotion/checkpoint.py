@@ -10,11 +10,9 @@ Both are written atomically. Wherever a checkpoint is expected, a run directory 
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +22,11 @@ from safetensors.torch import load_file, save_file
 
 from emomotion.errors import CheckpointError
 from emomotion.io.atomic import atomic_path
+from emomotion.models.registry import model_factory
 from emomotion.text.base import TextEncoderSpec
 
 FORMAT = "emomotion-checkpoint/1"
 _STEP = re.compile(r"step(\d+)\.safetensors$")
-
-ModelFactory = Callable[[Mapping[str, Any]], torch.nn.Module]
-_MODEL_KINDS: dict[str, ModelFactory | str] = {
-    # kind -> factory, or the module whose ``build_from_config(config)`` builds it (imported lazily)
-    "mdm": "emomotion.models.mdm",
-    "vqvae": "emomotion.models.vqvae",
-    "mmm": "emomotion.models.masked",
-    "evaluator": "emomotion.evaluation.evaluator",
-    "emotion_classifier": "emomotion.evaluation.emotion_classifier",
-}
-
-
-def register_model_kind(kind: str, factory: ModelFactory) -> None:
-    """``factory(config_dict) -> nn.Module``; one entry per model family."""
-    _MODEL_KINDS[kind] = factory
-
-
-def model_factory(kind: str, path: Path | None = None) -> ModelFactory:
-    entry = _MODEL_KINDS.get(kind)
-    if entry is None:
-        raise CheckpointError(f"unknown model kind {kind!r}", path=path)
-    if isinstance(entry, str):
-        entry = importlib.import_module(entry).build_from_config
-        _MODEL_KINDS[kind] = entry
-    return entry
-
-
-def config_dict(cfg: Any) -> dict[str, Any]:
-    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-
-
-def dataclass_from(cls: type, data: Mapping[str, Any]) -> Any:
-    """Build a frozen config from a dict, ignoring keys it does not know (forward compatible)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def checkpoint_name(step: int) -> str:

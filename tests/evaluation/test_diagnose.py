@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomotion.checkpoint import dataclass_from, load_checkpoint
+from emomotion.checkpoint import load_checkpoint
+from emomotion.configs import dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionDataset
 from emomotion.evaluation.diagnose import (
     diagnose_mmm,

@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
+from emomotion.checkpoint import Checkpoint, save_checkpoint
+from emomotion.configs import config_dict
 from emomotion.data.layout import load_stats
 from emomotion.errors import CheckpointError
 from emomotion.importers.official import load_official

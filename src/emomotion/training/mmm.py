@@ -28,7 +28,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from emomotion import skeleton as sk
-from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.vqvae import VQVAE, VQVAEConfig, preset, vq_loss
