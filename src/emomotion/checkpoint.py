@@ -4,8 +4,9 @@ A checkpoint ``step00001000.safetensors`` holds the model weights (``model.*``),
 (``ema.*``, when training keeps them) and the normalisation statistics (``stats.mean``,
 ``stats.std``); its metadata holds the model kind and config, the text-encoder spec, the diffusion
 config and the training step. The optimiser, schedule, RNG and data position needed to resume sit
-beside it in ``step00001000.train.pt`` (plain tensors and numbers: read with ``weights_only=True``).
-Both are written atomically. Wherever a checkpoint is expected, a run directory means its newest.
+beside it in ``step00001000.train.pt`` (plain tensors and numbers: read with ``weights_only=True``);
+a run of several processes adds each other process's own RNG state in ``step00001000.rank1.train.pt``
+and so on. All are written atomically. Wherever a checkpoint is expected, a run directory means its newest.
 """
 
 from __future__ import annotations
@@ -136,19 +137,29 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint lacks {exc.args[0]}", path=path) from exc
 
 
-def train_state_path(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.name.replace(".safetensors", ".train.pt"))
+def train_state_path(checkpoint: Path, rank: int = 0) -> Path:
+    """The training state beside ``checkpoint``: process 0's (the whole state), or another process's own."""
+    suffix = ".train.pt" if rank == 0 else f".rank{rank}.train.pt"
+    return checkpoint.with_name(checkpoint.name.replace(".safetensors", suffix))
 
 
-def save_train_state(checkpoint: Path, state: dict[str, Any]) -> Path:
-    path = train_state_path(checkpoint)
+def train_state_paths(checkpoint: Path) -> list[Path]:
+    """Every training-state file of ``checkpoint`` (all processes)."""
+    stem = checkpoint.name.replace(".safetensors", "")
+    return sorted(checkpoint.parent.glob(f"{stem}.train.pt")) + sorted(
+        checkpoint.parent.glob(f"{stem}.rank*.train.pt")
+    )
+
+
+def save_train_state(checkpoint: Path, state: dict[str, Any], rank: int = 0) -> Path:
+    path = train_state_path(checkpoint, rank)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return path
 
 
-def load_train_state(checkpoint: Path) -> dict[str, Any]:
-    path = train_state_path(checkpoint)
+def load_train_state(checkpoint: Path, rank: int = 0) -> dict[str, Any]:
+    path = train_state_path(checkpoint, rank)
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError as exc:

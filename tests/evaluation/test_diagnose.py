@@ -24,7 +24,7 @@ from emomotion.models.masked import MMM, mmm_config
 from emomotion.models.vqvae import VQVAEConfig
 from emomotion.sampling.masked import MaskedDecodingConfig
 from emomotion.text.base import TextEncoder, TextEncoderSpec
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.vq import VQRun, run_vq
 
 

@@ -19,8 +19,8 @@ from emomotion.errors import ConfigError
 from emomotion.models.quantizers import EMAResetQuantizer
 from emomotion.models.vqvae import VQVAE
 from emomotion.text import build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig
-from emomotion.training.loop import TrainConfig
 from emomotion.training.mmm import MaskingConfig, MMMRun, run_mmm
 from emomotion.training.vq import VQRun, run_vq
 

@@ -43,7 +43,7 @@ def train_mdm(
     """Train MDM (x0-predicting diffusion) on a dataset."""
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
     from emomotion.training.mdm import MDMRun, run_mdm
 
     run = MDMRun(
@@ -107,8 +107,8 @@ def finetune_mdm(
     """Fine-tune an MDM checkpoint (full, freeze or LoRA; optional replay), keeping its normalisation
     and text encoder."""
     from emomotion.checkpoint import load_checkpoint
+    from emomotion.training.config import TrainConfig
     from emomotion.training.finetune import FinetuneConfig
-    from emomotion.training.loop import TrainConfig
     from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
 
     layers = int(load_checkpoint(source).config.get("num_layers", 8))
@@ -143,7 +143,7 @@ def finetune_mdm(
 def _train_config(
     steps: int, batch_size: int, lr: float, save_every: int, seed: int, bf16: bool, ema: float = 0.0
 ):
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
 
     return TrainConfig(
         steps=steps,
@@ -275,8 +275,8 @@ def train_evaluator(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the text-motion evaluator (Guo et al. design, contrastive) with its own statistics."""
+    from emomotion.training.config import TrainConfig
     from emomotion.training.evaluator import EvaluatorRun, run_evaluator
-    from emomotion.training.loop import TrainConfig
 
     train = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
@@ -299,8 +299,8 @@ def train_emotion_classifier(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the motion emotion classifier used to score generated motion."""
+    from emomotion.training.config import TrainConfig
     from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
-    from emomotion.training.loop import TrainConfig
 
     train = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed

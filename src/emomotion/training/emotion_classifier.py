@@ -23,7 +23,8 @@ from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError, DatasetError
 from emomotion.models.emotion_classifier import EmotionClassifier, preset
 from emomotion.text import TextEncoderSpec
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import ConfigError
 from emomotion.models.evaluator import Evaluator, preset
 from emomotion.text import TextEncoderSpec, build_text_encoder
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,10 @@ from emomotion.models.mdm import MDM, MDMConfig, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
 from emomotion.skeleton import FEET_LEFT, FEET_RIGHT
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
+from emomotion.training.loop import train_loop
+from emomotion.training.validation import validation_dataset
 
 log = logging.getLogger(__name__)
 

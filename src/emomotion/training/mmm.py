@@ -35,8 +35,10 @@ from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import VQVAE, VQVAEConfig
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
+from emomotion.training.loop import train_loop
+from emomotion.training.validation import validation_dataset
 
 log = logging.getLogger(__name__)
 

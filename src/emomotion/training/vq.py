@@ -22,7 +22,8 @@ from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.vqvae import VQVAE, VQVAEConfig, preset, vq_loss
 from emomotion.text import TextEncoderSpec
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 RESIDUAL_LAYERS = 6
