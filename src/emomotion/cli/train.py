@@ -1,8 +1,10 @@
 """``emomotion train`` and ``emomotion finetune``: every trainer takes ``--data --out`` and writes
-``*.safetensors`` checkpoints into its run directory."""
+``*.safetensors`` checkpoints into its run directory. Launched with ``torchrun`` or ``accelerate launch``,
+the processes train together (``--batch-size`` is per process) and only process 0 prints the result."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,12 @@ import typer
 
 train_app = typer.Typer(help="Train a model from scratch on a dataset.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Fine-tune a trained model on another dataset.", no_args_is_help=True)
+
+
+def _echo_result(path: Path) -> None:
+    """The checkpoint a run ended with, once (from process 0 of a distributed run)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(str(path))
 
 
 @train_app.command("mdm")
@@ -64,7 +72,7 @@ def train_mdm(
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
         emotion_conditioning=emotion_conditioning,
     )
-    typer.echo(str(run_mdm(run, resume=resume)))
+    _echo_result(run_mdm(run, resume=resume))
 
 
 @finetune_app.command("mdm")
@@ -137,7 +145,7 @@ def finetune_mdm(
             patience=patience,
         ),
     )
-    typer.echo(str(run_mdm(run, resume=resume)))
+    _echo_result(run_mdm(run, resume=resume))
 
 
 def _train_config(
@@ -178,7 +186,7 @@ def train_vq(
 
     train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
     run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window)
-    typer.echo(str(run_vq(run, resume=resume)))
+    _echo_result(run_vq(run, resume=resume))
 
 
 @train_app.command("mmm")
@@ -212,7 +220,7 @@ def train_mmm(
         train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
     )
-    typer.echo(str(run_mmm(run, resume=resume)))
+    _echo_result(run_mmm(run, resume=resume))
 
 
 @finetune_app.command("mmm")
@@ -259,7 +267,7 @@ def finetune_mmm(
             patience=patience,
         ),
     )
-    typer.echo(str(run_mmm(run, resume=resume)))
+    _echo_result(run_mmm(run, resume=resume))
 
 
 @train_app.command("evaluator")
@@ -281,9 +289,7 @@ def train_evaluator(
     train = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
     )
-    typer.echo(
-        str(run_evaluator(EvaluatorRun(data=data, out=out, preset=preset, train=train), resume=resume))
-    )
+    _echo_result(run_evaluator(EvaluatorRun(data=data, out=out, preset=preset, train=train), resume=resume))
 
 
 @train_app.command("emotion-classifier")
@@ -306,4 +312,4 @@ def train_emotion_classifier(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
     )
     run = EmotionClassifierRun(data=data, out=out, preset=preset, train=train)
-    typer.echo(str(run_emotion_classifier(run, resume=resume)))
+    _echo_result(run_emotion_classifier(run, resume=resume))

@@ -7,8 +7,9 @@ steps, validation with early stopping (:mod:`emomotion.training.validation`) and
 With several processes each reads its own share of every batch (:mod:`emomotion.training.sampler`):
 ``batch_size`` is per process, so a step trains on ``batch_size x processes`` items, and the gradients
 are averaged across processes (DDP) so that every process holds the same weights. Process 0 alone
-writes: checkpoints, ``metrics.csv`` (whose ``samples`` column counts the training items of all
-processes), ``validation.csv``, logs and the progress bar. Resume is exact for the same number of
+writes: checkpoints, ``metrics.csv`` (its loss is the mean over the processes, its ``samples`` column
+counts the training items of all processes, its ``extra`` terms are process 0's), ``validation.csv``,
+logs and the progress bar. Resume is exact for the same number of
 processes: an interrupted run ends with the same weights as an uninterrupted one.
 """
 
@@ -45,18 +46,11 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     together on CPU (gloo)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DistributedDataParallelKwargs
 
     # accelerate keeps its state process-wide; a second run in one process (tests, a server) may ask for
     # another precision. The distributed part (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
-    # a family's loss may leave a parameter without a gradient on some batches (an unused label row)
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    return Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        cpu=cfg.cpu or not torch.cuda.is_available(),
-        kwargs_handlers=[ddp],
-    )
+    return Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu or not torch.cuda.is_available())
 
 
 def train_loop(
