@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, text_encoder_path: str | Path | None = None) -> Checkpoint:
+    """The checkpoint ``path`` (a run directory: its newest); ``text_encoder_path`` gives or overrides the
+    local files of its text encoder (say, CLIP for an imported official model), stored absolute."""
     path = resolve_checkpoint(path)
     try:
         tensors = load_file(str(path))
@@ -127,7 +129,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             model_state=model,
             mean=tensors["stats.mean"],
             std=tensors["stats.std"],
-            text_encoder=TextEncoderSpec(**meta["text_encoder"]),
+            text_encoder=_text_encoder(meta["text_encoder"], text_encoder_path),
             step=int(meta["step"]),
             ema_state=ema,
             extra=meta.get("extra") or {},
@@ -135,6 +137,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         )
     except KeyError as exc:
         raise CheckpointError(f"checkpoint lacks {exc.args[0]}", path=path) from exc
+
+
+def _text_encoder(meta: dict[str, Any], override: str | Path | None) -> TextEncoderSpec:
+    spec = TextEncoderSpec(**meta)
+    return spec if override is None else replace(spec, path=str(Path(override).resolve()))
 
 
 def train_state_path(checkpoint: Path, rank: int = 0) -> Path:

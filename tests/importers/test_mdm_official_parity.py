@@ -168,3 +168,19 @@ def test_clip_prompt_keeps_20_tokens_and_the_encoder_path_is_absolute(tmp_path, 
     for prompt in (twenty, longer):
         got = encoder.encode([prompt]).sentence[0]
         assert (got - expected).abs().max() <= 1e-5
+
+
+def test_generate_gives_an_imported_model_its_text_encoder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "clip").mkdir()
+    torch.save(OpenAIText().state_dict(), tmp_path / "clip" / "ViT-B-32.pt")
+    write_bpe(tmp_path / "clip")
+    ckpt = imported(tmp_path, write_official(tmp_path, OfficialMDM("trans_enc", False, 32, False).eval(), 32))
+    assert ckpt.text_encoder.path is None  # imported without one
+    monkeypatch.chdir(tmp_path)
+    given = load_checkpoint(ckpt.path, text_encoder_path="clip/ViT-B-32.pt")
+    assert given.text_encoder.path == str(tmp_path / "clip" / "ViT-B-32.pt")
+    args = ["generate", "--model", str(ckpt.path), "--text", "a person walks", "--length", "2", "--sampler",
+            "ddim", "--steps", "2", "--format", "npy", "--out", "gen"]  # fmt: skip
+    assert main(args) == 2 and "clip" in capsys.readouterr().err
+    assert main([*args, "--text-encoder-path", "clip/ViT-B-32.pt"]) == 0
+    assert list((tmp_path / "gen").rglob("*.npy"))

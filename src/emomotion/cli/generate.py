@@ -47,8 +47,16 @@ def generate(
     keep_last: Annotated[
         int, typer.Option("--keep-last", help="MMM in-betweening: frames kept at the end.")
     ] = 0,
+    text_encoder_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-encoder-path",
+            help="Give or override the model's text-encoder files (CLIP .pt or folder).",
+        ),
+    ] = None,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
+    from emomotion.checkpoint import load_checkpoint
     from emomotion.errors import ConfigError
     from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
 
@@ -81,7 +89,8 @@ def generate(
     unknown = set(fmt) - {"npy", "bvh", "gif", "mp4"}
     if unknown:
         raise ConfigError(f"unknown format(s) {sorted(unknown)}; use npy, bvh, gif, mp4")
-    motions = MotionGenerator(model)(request)
+    source = load_checkpoint(model, text_encoder_path=text_encoder_path) if text_encoder_path else model
+    motions = MotionGenerator(source)(request)
     written = generate_to(out, motions, formats=fmt)
     typer.echo(f"wrote {len(written)} files under {out}")
 
@@ -97,12 +106,28 @@ def serve(
         typer.Option("--out", help="Folder for generated files (default: a new temporary folder)."),
     ] = None,
     device: Annotated[str, typer.Option("--device")] = "cpu",
+    text_encoder_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-encoder-path",
+            help="Give or override the model's text-encoder files (CLIP .pt or folder).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web demo: generate emotional motion in the browser."""
     from emomotion.app import ServeConfig
     from emomotion.app import serve as run
 
-    running = run(ServeConfig(models=tuple(model), host=host, port=port, out=out, device=device))
+    running = run(
+        ServeConfig(
+            models=tuple(model),
+            host=host,
+            port=port,
+            out=out,
+            device=device,
+            text_encoder_path=text_encoder_path,
+        )
+    )
     typer.echo(f"emomotion demo on {running.url} (Ctrl-C to stop; files under {running.runner.out})")
     running.wait()
 
