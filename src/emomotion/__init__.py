@@ -7,8 +7,8 @@ the package (function-level ones included) against it.
 
 .. code-block:: text
 
-    emomotion, errors, configs, progress, threads, geometry, skeleton
-    io, text, joint_maps
+    emomotion, errors, configs, progress, geometry, skeleton
+    io, text, joint_maps, threads
     features, retarget
     data, render, export
     models
