@@ -26,7 +26,7 @@ from emomotion.models.mdm import MDM, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion, sample
 from emomotion.sampling.guidance import classifier_free_guidance
 from emomotion.text import build_text_encoder
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.mdm import MDMRun, run_mdm
 
 log = logging.getLogger("bench.generation")

@@ -28,11 +28,18 @@ def shared_data() -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
-    """Tiny models run faster on one thread, and far faster when the machine's two cores are busy."""
-    previous = torch.get_num_threads()
+    """Tiny models run faster on one thread, and far faster when the machine's two cores are busy. The
+    environment says so too, so that CLI commands run in-process (which set torch's threads from it) and
+    the processes tests launch keep one thread."""
+    previous, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
     yield
     torch.set_num_threads(previous)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS")
+    else:
+        os.environ["OMP_NUM_THREADS"] = env
 
 
 def build_synthetic(out: Path) -> Path:

@@ -4,17 +4,16 @@ A checkpoint ``step00001000.safetensors`` holds the model weights (``model.*``),
 (``ema.*``, when training keeps them) and the normalisation statistics (``stats.mean``,
 ``stats.std``); its metadata holds the model kind and config, the text-encoder spec, the diffusion
 config and the training step. The optimiser, schedule, RNG and data position needed to resume sit
-beside it in ``step00001000.train.pt`` (plain tensors and numbers: read with ``weights_only=True``).
-Both are written atomically. Wherever a checkpoint is expected, a run directory means its newest.
+beside it in ``step00001000.train.pt`` (plain tensors and numbers: read with ``weights_only=True``);
+a run of several processes adds each other process's own RNG state in ``step00001000.rank1.train.pt``
+and so on. All are written atomically. Wherever a checkpoint is expected, a run directory means its newest.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields, is_dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +23,11 @@ from safetensors.torch import load_file, save_file
 
 from emomotion.errors import CheckpointError
 from emomotion.io.atomic import atomic_path
+from emomotion.models.registry import model_factory
 from emomotion.text.base import TextEncoderSpec
 
 FORMAT = "emomotion-checkpoint/1"
 _STEP = re.compile(r"step(\d+)\.safetensors$")
-
-ModelFactory = Callable[[Mapping[str, Any]], torch.nn.Module]
-_MODEL_KINDS: dict[str, ModelFactory | str] = {
-    # kind -> factory, or the module whose ``build_from_config(config)`` builds it (imported lazily)
-    "mdm": "emomotion.models.mdm",
-    "vqvae": "emomotion.models.vqvae",
-    "mmm": "emomotion.models.masked",
-    "evaluator": "emomotion.evaluation.evaluator",
-    "emotion_classifier": "emomotion.evaluation.emotion_classifier",
-}
-
-
-def register_model_kind(kind: str, factory: ModelFactory) -> None:
-    """``factory(config_dict) -> nn.Module``; one entry per model family."""
-    _MODEL_KINDS[kind] = factory
-
-
-def model_factory(kind: str, path: Path | None = None) -> ModelFactory:
-    entry = _MODEL_KINDS.get(kind)
-    if entry is None:
-        raise CheckpointError(f"unknown model kind {kind!r}", path=path)
-    if isinstance(entry, str):
-        entry = importlib.import_module(entry).build_from_config
-        _MODEL_KINDS[kind] = entry
-    return entry
-
-
-def config_dict(cfg: Any) -> dict[str, Any]:
-    return asdict(cfg) if is_dataclass(cfg) else dict(cfg)
-
-
-def dataclass_from(cls: type, data: Mapping[str, Any]) -> Any:
-    """Build a frozen config from a dict, ignoring keys it does not know (forward compatible)."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def checkpoint_name(step: int) -> str:
@@ -141,7 +106,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+def load_checkpoint(path: str | Path, *, text_encoder_path: str | Path | None = None) -> Checkpoint:
+    """The checkpoint ``path`` (a run directory: its newest); ``text_encoder_path`` gives or overrides the
+    local files of its text encoder (say, CLIP for an imported official model), stored absolute."""
     path = resolve_checkpoint(path)
     try:
         tensors = load_file(str(path))
@@ -162,7 +129,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             model_state=model,
             mean=tensors["stats.mean"],
             std=tensors["stats.std"],
-            text_encoder=TextEncoderSpec(**meta["text_encoder"]),
+            text_encoder=_text_encoder(meta["text_encoder"], text_encoder_path),
             step=int(meta["step"]),
             ema_state=ema,
             extra=meta.get("extra") or {},
@@ -172,19 +139,34 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint lacks {exc.args[0]}", path=path) from exc
 
 
-def train_state_path(checkpoint: Path) -> Path:
-    return checkpoint.with_name(checkpoint.name.replace(".safetensors", ".train.pt"))
+def _text_encoder(meta: dict[str, Any], override: str | Path | None) -> TextEncoderSpec:
+    spec = TextEncoderSpec(**meta)
+    return spec if override is None else replace(spec, path=str(Path(override).resolve()))
 
 
-def save_train_state(checkpoint: Path, state: dict[str, Any]) -> Path:
-    path = train_state_path(checkpoint)
+def train_state_path(checkpoint: Path, rank: int = 0) -> Path:
+    """The training state beside ``checkpoint``: process 0's (the whole state), or another process's own."""
+    suffix = ".train.pt" if rank == 0 else f".rank{rank}.train.pt"
+    return checkpoint.with_name(checkpoint.name.replace(".safetensors", suffix))
+
+
+def train_state_paths(checkpoint: Path) -> list[Path]:
+    """Every training-state file of ``checkpoint`` (all processes)."""
+    stem = checkpoint.name.replace(".safetensors", "")
+    return sorted(checkpoint.parent.glob(f"{stem}.train.pt")) + sorted(
+        checkpoint.parent.glob(f"{stem}.rank*.train.pt")
+    )
+
+
+def save_train_state(checkpoint: Path, state: dict[str, Any], rank: int = 0) -> Path:
+    path = train_state_path(checkpoint, rank)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return path
 
 
-def load_train_state(checkpoint: Path) -> dict[str, Any]:
-    path = train_state_path(checkpoint)
+def load_train_state(checkpoint: Path, rank: int = 0) -> dict[str, Any]:
+    path = train_state_path(checkpoint, rank)
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError as exc:

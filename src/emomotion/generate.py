@@ -72,7 +72,7 @@ def sampling_defaults(ckpt: Checkpoint) -> SamplingDefaults:
 def diffusion_config(ckpt: Checkpoint) -> DiffusionConfig:
     """The one factory of a checkpoint's diffusion: its metadata's ``diffusion`` entry (tolerant of keys
     a newer version added; the official MDM default of 1000 cosine steps where absent)."""
-    from emomotion.checkpoint import dataclass_from
+    from emomotion.configs import dataclass_from
 
     return dataclass_from(DiffusionConfig, (ckpt.extra or {}).get("diffusion", {}) or {})
 

@@ -28,8 +28,9 @@ class RateColumn(ProgressColumn):
         return Text("" if speed is None else f"{speed:.1f} {self.unit}/s", style="progress.data.speed")
 
 
-def progress_bar(unit: str = "it", *, transient: bool = False) -> Progress:
-    """A rich Progress on stderr: description, bar, n/total, rate, elapsed and remaining time."""
+def progress_bar(unit: str = "it", *, transient: bool = False, disable: bool = False) -> Progress:
+    """A rich Progress on stderr: description, bar, n/total, rate, elapsed and remaining time (nothing
+    shown when ``disable``: say, in every process of a distributed run but the main one)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -39,5 +40,6 @@ def progress_bar(unit: str = "it", *, transient: bool = False) -> Progress:
         TextColumn("eta"),
         TimeRemainingColumn(),
         transient=transient,
+        disable=disable,
         console=Console(stderr=True),
     )

@@ -10,7 +10,7 @@ import pytest
 
 from emomotion.app import AppLimits, DemoRunner, RunningApp, launch_app, load_models
 from emomotion.sampling.diffusion import DiffusionConfig
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.mdm import MDMRun, run_mdm
 from tests.conftest import build_synthetic
 

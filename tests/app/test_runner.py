@@ -118,7 +118,7 @@ def mmm_model(tiny_models, tmp_path_factory):
     """A tiny masked-token model (VQ-VAE + MMM, a few steps each) on the same synthetic data."""
     mmm = pytest.importorskip("emomotion.training.mmm", reason="MMM training is not available")
     vq = pytest.importorskip("emomotion.training.vq", reason="VQ-VAE training is not available")
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
 
     root = tmp_path_factory.mktemp("app_mmm")
     data = tiny_models["emo"].parent.parent / "data"

@@ -7,7 +7,8 @@ import pytest
 
 from emomotion import features as F
 from emomotion import skeleton as sk
-from emomotion.data.synthetic import ACTIONS, EMOTIONS, generate_clip, generate_corpus
+from emomotion.data.emotions import EMOTIONS
+from emomotion.data.synthetic import ACTIONS, generate_clip, generate_corpus
 from emomotion.errors import ConfigError
 
 

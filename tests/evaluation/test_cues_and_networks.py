@@ -9,9 +9,9 @@ import torch
 from emomotion.data.synthetic import generate_clip
 from emomotion.errors import ConfigError
 from emomotion.evaluation.cues import clip_cues, cue_table, forward_directions
-from emomotion.evaluation.emotion_classifier import EmotionClassifier
-from emomotion.evaluation.emotion_classifier import preset as classifier_preset
-from emomotion.evaluation.evaluator import Evaluator, EvaluatorConfig, build_from_config, preset
+from emomotion.models.emotion_classifier import EmotionClassifier
+from emomotion.models.emotion_classifier import preset as classifier_preset
+from emomotion.models.evaluator import Evaluator, EvaluatorConfig, build_from_config, preset
 
 
 def _walk(emotion: str) -> np.ndarray:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from emomotion.checkpoint import dataclass_from, load_checkpoint
+from emomotion.checkpoint import load_checkpoint
+from emomotion.configs import dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionDataset
 from emomotion.evaluation.diagnose import (
     diagnose_mmm,
@@ -23,7 +24,7 @@ from emomotion.models.masked import MMM, mmm_config
 from emomotion.models.vqvae import VQVAEConfig
 from emomotion.sampling.masked import MaskedDecodingConfig
 from emomotion.text.base import TextEncoder, TextEncoderSpec
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.vq import VQRun, run_vq
 
 

@@ -18,9 +18,9 @@ from emomotion.evaluation import metrics
 from emomotion.evaluation.evalset import EvalSet, EvalSettings, embed_motions, embed_texts, pad_motions
 from emomotion.evaluation.evaluate import evaluate, evaluate_real
 from emomotion.evaluation.report import write_report
+from emomotion.training.config import TrainConfig
 from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 from emomotion.training.evaluator import EvaluatorRun, run_evaluator
-from emomotion.training.loop import TrainConfig
 
 
 @pytest.fixture(scope="module")

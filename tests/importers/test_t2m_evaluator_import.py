@@ -11,8 +11,8 @@ import torch
 
 from emomotion.checkpoint import load_checkpoint
 from emomotion.errors import CheckpointError
-from emomotion.evaluation.evaluator import POS_TAGS, Evaluator, preset
 from emomotion.importers.t2m_evaluator import import_t2m_evaluator, read_glove
+from emomotion.models.evaluator import POS_TAGS, Evaluator, preset
 from tests.conftest import shared_path
 
 WORDS = ["unk", "sos", "eos", "a", "person", "walk", "forward", "sadly", "jump", "wave", "hand"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from emomotion.checkpoint import config_dict
+from emomotion.configs import config_dict
 from emomotion.errors import ConfigError
 from emomotion.models.masked import MMM, MMMConfig, build_from_config, mmm_config
 from emomotion.models.vqvae import preset as vq_preset

@@ -16,7 +16,7 @@ from emomotion.data.build import BuildConfig, build_dataset
 from emomotion.data.splits import SplitConfig
 from emomotion.errors import ConfigError, DatasetError
 from emomotion.sampling.diffusion import DiffusionConfig
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.mdm import MDMRun, run_mdm
 
 

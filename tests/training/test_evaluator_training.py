@@ -11,9 +11,9 @@ import torch
 
 from emomotion.checkpoint import load_checkpoint
 from emomotion.errors import ConfigError
+from emomotion.training.config import TrainConfig
 from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 from emomotion.training.evaluator import EvaluatorRun, contrastive_margin_loss, run_evaluator
-from emomotion.training.loop import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, preset
 from emomotion.sampling.diffusion import DiffusionConfig
 from emomotion.text import build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import (
     FinetuneConfig,
     ReplayDataset,
@@ -24,7 +25,6 @@ from emomotion.training.finetune import (
     has_adapters,
     merged_state_dict,
 )
-from emomotion.training.loop import TrainConfig
 from emomotion.training.mdm import MDMRun, freeze_patterns, run_mdm
 
 
@@ -184,7 +184,7 @@ def test_emotion_conditioning_added_to_a_text_only_base(datasets, base, tmp_path
 
 
 def test_ema_decay_warms_up_so_a_short_fine_tune_is_not_held_at_the_base():
-    from emomotion.training.loop import EMA
+    from emomotion.training.ema import EMA
 
     model = torch.nn.Linear(2, 1, bias=False)
     torch.nn.init.zeros_(model.weight)

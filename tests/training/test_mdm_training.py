@@ -13,7 +13,7 @@ from emomotion.errors import CheckpointError
 from emomotion.models.condition import MotionCondition
 from emomotion.sampling.diffusion import DiffusionConfig
 from emomotion.text import build_text_encoder
-from emomotion.training.loop import TrainConfig
+from emomotion.training.config import TrainConfig
 from emomotion.training.mdm import MDMRun, run_mdm
 
 

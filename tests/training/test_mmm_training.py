@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
+from emomotion import token_cache
 from emomotion.checkpoint import load_checkpoint, load_train_state
 from emomotion.data.dataset import DatasetConfig, MotionDataset
 from emomotion.errors import ConfigError
 from emomotion.models.quantizers import EMAResetQuantizer
 from emomotion.models.vqvae import VQVAE
 from emomotion.text import build_text_encoder
-from emomotion.training import tokens as token_cache
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig
-from emomotion.training.loop import TrainConfig
 from emomotion.training.mmm import MaskingConfig, MMMRun, run_mmm
 from emomotion.training.vq import VQRun, run_vq
 

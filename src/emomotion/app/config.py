@@ -53,6 +53,7 @@ class ServeConfig:
     out: Path | None = None  # generated files; default: a fresh temporary folder
     device: str = "cpu"
     limits: AppLimits = field(default_factory=AppLimits)
+    text_encoder_path: Path | None = None  # gives or overrides every model's text-encoder files
 
     def __post_init__(self) -> None:
         if not self.models:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emomotion.app.config import AppLimits
-from emomotion.checkpoint import resolve_checkpoint
+from emomotion.checkpoint import load_checkpoint, resolve_checkpoint
 from emomotion.errors import ConfigError
 from emomotion.generate import MotionGenerator
 from emomotion.sampling.diffusion import SAMPLERS
@@ -66,9 +66,13 @@ def _unique_name(path: Path, taken: set[str]) -> str:
 
 
 def load_models(
-    paths: Sequence[str | Path], limits: AppLimits | None = None, device: str = "cpu"
+    paths: Sequence[str | Path],
+    limits: AppLimits | None = None,
+    device: str = "cpu",
+    text_encoder_path: str | Path | None = None,
 ) -> dict[str, ModelEntry]:
-    """Load every checkpoint (or run directory) once; keys are the names the page shows."""
+    """Load every checkpoint (or run directory) once; keys are the names the page shows.
+    ``text_encoder_path`` gives or overrides their text-encoder files."""
     limits = limits or AppLimits()
     if not paths:
         raise ConfigError("the demo needs at least one model checkpoint")
@@ -76,7 +80,8 @@ def load_models(
     for raw in paths:
         path = resolve_checkpoint(raw)
         name = _unique_name(path, set(entries))
-        generator = MotionGenerator(path, device=device)
+        source = load_checkpoint(path, text_encoder_path=text_encoder_path) if text_encoder_path else path
+        generator = MotionGenerator(source, device=device)
         entries[name] = _entry(name, path, generator, limits)
         log.info("loaded %s from %s (%s)", name, path, entries[name].describe())
     return entries

@@ -243,6 +243,8 @@ def serve(config: ServeConfig) -> RunningApp:
     """Load every model once, then serve the page; returns the running app (see ``RunningApp.wait``)."""
     _gradio()  # fail before loading models when gradio is missing
     out = config.out or Path(tempfile.mkdtemp(prefix="emomotion-serve-"))
-    models = load_models(config.models, config.limits, device=config.device)
+    models = load_models(
+        config.models, config.limits, device=config.device, text_encoder_path=config.text_encoder_path
+    )
     runner = DemoRunner(models, out, config.limits)
     return launch_app(runner, host=config.host, port=config.port)

@@ -1,13 +1,17 @@
 """The ``emomotion`` command line: parse arguments, build a config, call one library function.
 
 Each command group lives in its own module here; this one assembles them. A typed :class:`~emomotion.errors.EmomotionError` prints one line naming the file and the reason and
-exits with code 2; ``--debug`` (anywhere on the line) shows the traceback instead.
+exits with code 2; ``--debug`` (anywhere on the line) shows the traceback instead. ``--threads N`` (before
+the command) sets torch's CPU threads per process (default: :func:`emomotion.threads.default_threads`).
+Under a distributed launcher only process 0 logs at INFO level; the others log warnings and errors.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Annotated
 
 import typer
 
@@ -21,6 +25,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _configure(
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="torch CPU threads per process (default: OMP_NUM_THREADS, else the cores divided among "
+            "the processes a launcher started on this machine).",
+        ),
+    ] = None,
+) -> None:
+    from emomotion.threads import configure_threads
+
+    configure_threads(threads)
+
 
 app.command()(convert.convert)
 app.command("joint-maps")(convert.joint_maps)
@@ -42,9 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    level = logging.DEBUG if debug else logging.INFO
+    if int(os.environ.get("RANK", "0")) > 0:  # one writer: the other processes of a distributed run
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         app(args=args, prog_name="emomotion")  # usage errors and --help exit through SystemExit
     except EmomotionError as exc:

@@ -26,6 +26,13 @@ def eval_cmd(
     split: Annotated[str, typer.Option("--split")] = "test",
     mm_texts: Annotated[int, typer.Option("--mm-texts", help="Texts for MultiModality (0 = off).")] = 100,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    text_encoder_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-encoder-path",
+            help="Give or override every --model's text-encoder files (CLIP .pt or folder).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate models side by side: report.md, metrics.json/csv, plots and a grid in --out."""
     from emomotion.checkpoint import load_checkpoint
@@ -33,7 +40,8 @@ def eval_cmd(
 
     entries = []
     for path in model:
-        kind = load_checkpoint(path).kind
+        ckpt = load_checkpoint(path, text_encoder_path=text_encoder_path)
+        kind = ckpt.kind
         wanted = [parse_setting(s) for s in setting or []]
         mine = [
             s
@@ -41,7 +49,7 @@ def eval_cmd(
             if text.startswith("mmm") == (kind == "mmm")
         ]
         for s in mine or [parse_setting("mmm" if kind == "mmm" else "ddpm")]:
-            entries.append(Entry(f"{path.name} {s.label(kind)}", path, s))
+            entries.append(Entry(f"{path.name} {s.label(kind)}", ckpt if text_encoder_path else path, s))
     compare(
         entries, data, evaluator, out, emotion_classifier=emotion_classifier, split=split, reps=reps, seed=seed,
         mm_texts=mm_texts,

@@ -33,6 +33,10 @@ Steps = Annotated[int | None, typer.Option("--steps", help="Sampling steps (defa
 Eta = Annotated[float | None, typer.Option("--eta", help="DDIM noise: 0 deterministic .. 1 (DDPM-like).")]
 Guidance = Annotated[float | None, typer.Option("--guidance", help="Text guidance (default: the model's).")]
 Formats = Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")]
+TextEncoderPath = Annotated[
+    Path | None,
+    typer.Option("--text-encoder-path", help="Give or override the model's text-encoder files (CLIP .pt or folder)."),
+]
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -100,8 +104,10 @@ def generate(
         int, typer.Option("--keep-first", help="In-betweening: frames kept at the start.")
     ] = 0,
     keep_last: Annotated[int, typer.Option("--keep-last", help="In-betweening: frames kept at the end.")] = 0,
+    text_encoder_path: TextEncoderPath = None,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
+    from emomotion.checkpoint import load_checkpoint
     from emomotion.errors import ConfigError
     from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings, generate_to
 
@@ -132,7 +138,8 @@ def generate(
         keep_last=keep_last,
     )
     fmt = _formats(formats)
-    motions = MotionGenerator(model)(request)
+    source = load_checkpoint(model, text_encoder_path=text_encoder_path) if text_encoder_path else model
+    motions = MotionGenerator(source)(request)
     written = generate_to(out, motions, formats=fmt)
     typer.echo(f"wrote {len(written)} files under {out}")
 
@@ -160,6 +167,7 @@ def restyle(
     joint_map: Annotated[str | None, typer.Option("--joint-map", help="BVH clips: the joint map.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     formats: Formats = "npy,bvh,gif",
+    text_encoder_path: TextEncoderPath = None,
 ) -> None:
     """Re-express an existing motion in an emotion (SDEdit): same length, its path and timing kept at
     low strength; writes the same files as generate."""
@@ -182,7 +190,10 @@ def restyle(
     fmt = _formats(formats)
     if not clip.is_file():
         raise ConfigError("no such clip", path=clip)
-    motions = run(MotionGenerator(model), request)
+    from emomotion.checkpoint import load_checkpoint
+
+    source = load_checkpoint(model, text_encoder_path=text_encoder_path) if text_encoder_path else model
+    motions = run(MotionGenerator(source), request)
     written = generate_to(out, motions, formats=fmt)
     typer.echo(f"wrote {len(written)} files under {out}")
 
@@ -198,12 +209,28 @@ def serve(
         typer.Option("--out", help="Folder for generated files (default: a new temporary folder)."),
     ] = None,
     device: Annotated[str, typer.Option("--device")] = "cpu",
+    text_encoder_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--text-encoder-path",
+            help="Give or override the model's text-encoder files (CLIP .pt or folder).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web demo: generate emotional motion in the browser."""
     from emomotion.app import ServeConfig
     from emomotion.app import serve as run
 
-    running = run(ServeConfig(models=tuple(model), host=host, port=port, out=out, device=device))
+    running = run(
+        ServeConfig(
+            models=tuple(model),
+            host=host,
+            port=port,
+            out=out,
+            device=device,
+            text_encoder_path=text_encoder_path,
+        )
+    )
     typer.echo(f"emomotion demo on {running.url} (Ctrl-C to stop; files under {running.runner.out})")
     running.wait()
 

@@ -1,8 +1,10 @@
 """``emomotion train`` and ``emomotion finetune``: every trainer takes ``--data --out`` and writes
-``*.safetensors`` checkpoints into its run directory."""
+``*.safetensors`` checkpoints into its run directory. Launched with ``torchrun`` or ``accelerate launch``,
+the processes train together (``--batch-size`` is per process) and only process 0 prints the result."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,12 @@ import typer
 
 train_app = typer.Typer(help="Train a model from scratch on a dataset.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Fine-tune a trained model on another dataset.", no_args_is_help=True)
+
+
+def _echo_result(path: Path) -> None:
+    """The checkpoint a run ended with, once (from process 0 of a distributed run)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        typer.echo(str(path))
 
 
 @train_app.command("mdm")
@@ -43,7 +51,7 @@ def train_mdm(
     """Train MDM (x0-predicting diffusion) on a dataset."""
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
     from emomotion.training.mdm import MDMRun, run_mdm
 
     run = MDMRun(
@@ -64,7 +72,7 @@ def train_mdm(
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
         emotion_conditioning=emotion_conditioning,
     )
-    typer.echo(str(run_mdm(run, resume=resume)))
+    _echo_result(run_mdm(run, resume=resume))
 
 
 @finetune_app.command("mdm")
@@ -120,8 +128,8 @@ def finetune_mdm(
     """Fine-tune an MDM checkpoint (full, freeze or LoRA; optional replay), keeping its normalisation
     and text encoder."""
     from emomotion.checkpoint import load_checkpoint
+    from emomotion.training.config import TrainConfig
     from emomotion.training.finetune import FinetuneConfig
-    from emomotion.training.loop import TrainConfig
     from emomotion.training.mdm import GeometricLossWeights, MDMRun, freeze_patterns, run_mdm
 
     layers = int(load_checkpoint(source).config.get("num_layers", 8))
@@ -153,13 +161,13 @@ def finetune_mdm(
             lr_schedule=lr_schedule,  # type: ignore[arg-type]
         ),
     )
-    typer.echo(str(run_mdm(run, resume=resume)))
+    _echo_result(run_mdm(run, resume=resume))
 
 
 def _train_config(
     steps: int, batch_size: int, lr: float, save_every: int, seed: int, bf16: bool, ema: float = 0.0
 ):
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
 
     return TrainConfig(
         steps=steps,
@@ -194,7 +202,7 @@ def train_vq(
 
     train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
     run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window)
-    typer.echo(str(run_vq(run, resume=resume)))
+    _echo_result(run_vq(run, resume=resume))
 
 
 @train_app.command("mmm")
@@ -228,7 +236,7 @@ def train_mmm(
         train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
     )
-    typer.echo(str(run_mmm(run, resume=resume)))
+    _echo_result(run_mmm(run, resume=resume))
 
 
 @finetune_app.command("mmm")
@@ -275,7 +283,7 @@ def finetune_mmm(
             patience=patience,
         ),
     )
-    typer.echo(str(run_mmm(run, resume=resume)))
+    _echo_result(run_mmm(run, resume=resume))
 
 
 @train_app.command("evaluator")
@@ -291,15 +299,13 @@ def train_evaluator(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the text-motion evaluator (Guo et al. design, contrastive) with its own statistics."""
+    from emomotion.training.config import TrainConfig
     from emomotion.training.evaluator import EvaluatorRun, run_evaluator
-    from emomotion.training.loop import TrainConfig
 
     train = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
     )
-    typer.echo(
-        str(run_evaluator(EvaluatorRun(data=data, out=out, preset=preset, train=train), resume=resume))
-    )
+    _echo_result(run_evaluator(EvaluatorRun(data=data, out=out, preset=preset, train=train), resume=resume))
 
 
 @train_app.command("emotion-classifier")
@@ -315,11 +321,11 @@ def train_emotion_classifier(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the motion emotion classifier used to score generated motion."""
+    from emomotion.training.config import TrainConfig
     from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
-    from emomotion.training.loop import TrainConfig
 
     train = TrainConfig(
         steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema_decay=0.0, seed=seed
     )
     run = EmotionClassifierRun(data=data, out=out, preset=preset, train=train)
-    typer.echo(str(run_emotion_classifier(run, resume=resume)))
+    _echo_result(run_emotion_classifier(run, resume=resume))

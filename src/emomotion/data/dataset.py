@@ -131,6 +131,10 @@ class MotionDataset(Dataset[MotionSample]):
     def set_rng_state(self, state: tuple) -> None:
         self._rng.setstate(state)
 
+    def reseed(self, seed: int) -> None:
+        """Start the crop/caption RNG afresh from ``seed`` (each process of a distributed run its own)."""
+        self._rng = random.Random(seed)
+
     def __len__(self) -> int:
         return len(self.ids)
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from emomotion import skeleton as sk
+from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
 
-EMOTIONS: tuple[str, ...] = ("Anger", "Anxiety", "Joy", "Neutral", "Panic Fear", "Pride", "Sadness", "Shame")
 MIN_SECONDS, MAX_SECONDS = 1.0, 9.8
 
 

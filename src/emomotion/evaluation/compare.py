@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from emomotion.checkpoint import load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
 from emomotion.evaluation.evaluate import EvalResult, evaluate, evaluate_real
 from emomotion.evaluation.generators import CheckpointGenerator
 from emomotion.generate import SamplingSettings
@@ -23,7 +23,7 @@ class Entry:
     """One row: a checkpoint generating with one setting, under a display name."""
 
     name: str
-    checkpoint: Path
+    checkpoint: Path | Checkpoint  # a loaded one: say, with its text encoder given (load_checkpoint)
     settings: SamplingSettings = field(default_factory=SamplingSettings)
 
 

@@ -30,7 +30,7 @@ from emomotion.models.vqvae import VQVAE
 from emomotion.progress import progress_bar
 from emomotion.sampling.masked import MaskedDecodingConfig, decode_tokens
 from emomotion.text import TextEncoder
-from emomotion.training.tokens import encode_dataset
+from emomotion.token_cache import encode_dataset
 
 log = logging.getLogger(__name__)
 STATIC_FRACTION = 0.2

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
+from emomotion.checkpoint import Checkpoint, save_checkpoint
+from emomotion.configs import config_dict
 from emomotion.data.layout import load_stats
 from emomotion.errors import CheckpointError
 from emomotion.importers.official import load_official
@@ -26,7 +27,7 @@ from emomotion.text import TextEncoderSpec
 
 log = logging.getLogger(__name__)
 OFFICIAL_HEADS = 4  # hard-coded in the official get_model_args
-CLIP_CONTEXT = 20  # MDM truncates CLIP prompts to 20 tokens
+CLIP_CONTEXT = 20 + 2  # MDM keeps 20 prompt tokens for HumanML3D, between CLIP's start and end tokens
 
 
 def read_official_state(path: Path, *, use_ema: bool = True) -> dict[str, torch.Tensor]:
@@ -69,6 +70,7 @@ def mdm_config_from(args: dict[str, Any], state: dict[str, torch.Tensor], path: 
         max_len=int(args.get("pos_embed_max_len", 5000)),
         memory="tokens" if args.get("text_encoder_type", "clip") == "bert" else "sentence",
         emb_trans_dec=bool(args.get("emb_trans_dec", False)),
+        mask_frames=bool(args.get("mask_frames", False)),  # the official default: padding is attended
     )
 
 
@@ -99,7 +101,9 @@ def import_mdm(
         )
     mean, std = load_stats(Path(stats))
     encoder = "distilbert" if args.get("text_encoder_type", "clip") == "bert" else "clip"
-    spec = TextEncoderSpec(encoder, text_encoder_path, CLIP_CONTEXT if encoder == "clip" else 77)
+    # stored absolute: the checkpoint is used from other directories
+    encoder_path = str(Path(text_encoder_path).resolve()) if text_encoder_path else None
+    spec = TextEncoderSpec(encoder, encoder_path, CLIP_CONTEXT if encoder == "clip" else 77)
     step = int(m.group(1)) if (m := re.search(r"(\d+)", model_path.stem)) else 0
     diffusion = {
         "steps": int(args.get("diffusion_steps", 1000)),

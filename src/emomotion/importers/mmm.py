@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
+from emomotion.checkpoint import Checkpoint, save_checkpoint
+from emomotion.configs import config_dict
 from emomotion.data.layout import load_stats
 from emomotion.errors import CheckpointError
 from emomotion.importers.official import load_official
@@ -168,7 +169,9 @@ def import_mmm(
         model_state=model.state_dict(),
         mean=torch.as_tensor(mean, dtype=torch.float32),
         std=torch.as_tensor(std, dtype=torch.float32),
-        text_encoder=TextEncoderSpec("clip", text_encoder_path, 77),
+        text_encoder=TextEncoderSpec(
+            "clip", str(Path(text_encoder_path).resolve()) if text_encoder_path else None, 77
+        ),
         extra={
             "imported_from": {"vq": str(vq_path), "trans": str(trans_path)},
             "num_heads_assumed": num_heads,

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from emomotion.checkpoint import Checkpoint, config_dict, save_checkpoint
+from emomotion.checkpoint import Checkpoint, save_checkpoint
+from emomotion.configs import config_dict
 from emomotion.errors import CheckpointError
-from emomotion.evaluation.evaluator import FOOT_CONTACT_DIMS, POS_TAGS, Evaluator, EvaluatorConfig
 from emomotion.importers.official import load_official
+from emomotion.models.evaluator import FOOT_CONTACT_DIMS, POS_TAGS, Evaluator, EvaluatorConfig
 from emomotion.skeleton import FEATURE_DIM
 from emomotion.text import TextEncoderSpec
 

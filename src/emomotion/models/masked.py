@@ -327,7 +327,7 @@ class MMM(nn.Module):
 
 
 def mmm_config_from(config: Mapping[str, Any]) -> MMMConfig:
-    from emomotion.checkpoint import dataclass_from
+    from emomotion.configs import dataclass_from
 
     if "vq" not in config or "trans" not in config:
         raise ConfigError("an mmm config needs 'vq' and 'trans' sections")

@@ -5,7 +5,8 @@ a diffusion timestep and a text embedding (plus, optionally, an emotion label). 
 ``GuyTevet/motion-diffusion-model`` (``input_process.poseEmbedding``, ``seqTransEncoder.layers.N``,
 ``embed_timestep.time_embed``, ``embed_text``, ``output_process.poseFinal``, the ``pe`` buffers), so
 official checkpoints map without surgery. Motion is (B, T, 263) in and out; the official
-sequence-first layout lives inside :meth:`MDM.forward` only. Padded frames are masked in attention.
+sequence-first layout lives inside :meth:`MDM.forward` only. Padded frames are masked in attention,
+unless ``mask_frames`` is off (as in official checkpoints, whose default lets padding take part).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class MDMConfig:
     # prepends the timestep token to the motion frames
     memory: Literal["tokens", "sentence"] = "tokens"
     emb_trans_dec: bool = False
+    # padded frames are masked out of attention (ours); official MDM checkpoints were trained and are
+    # sampled with mask_frames False (its default): padded frames take part in attention
+    mask_frames: bool = True
 
     def __post_init__(self) -> None:
         if self.latent_dim % self.num_heads:
@@ -182,7 +186,7 @@ class MDM(nn.Module):
             cond_emb = cond_emb + e[None]
         keep = (~drop_text).to(x.dtype)[:, None]
         h = self.input_process(x)  # (T, B, d)
-        pad = None if mask is None else ~mask  # (B, T) True = padding
+        pad = None if mask is None or not self.cfg.mask_frames else ~mask  # (B, T) True = padding
         if self.cfg.arch == "trans_enc":
             emb = time_emb + cond_emb
             if cond.text is not None:

@@ -243,6 +243,6 @@ def vq_loss(
 
 
 def build_from_config(config: Mapping[str, Any]) -> VQVAE:
-    from emomotion.checkpoint import dataclass_from
+    from emomotion.configs import dataclass_from
 
     return VQVAE(dataclass_from(VQVAEConfig, config))

@@ -178,7 +178,7 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
         "| stage | stage wall time | training |",
         "|---|---|---|",
     ]
-    order = {s.name: i for i, s in enumerate(_plan(cfg))}
+    order = {name: i for i, name in enumerate(ctx.order)}
     for name, record in sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order))):
         lines.append(f"| {name} | {record['seconds'] / 60:.1f} min | {_training_time(record['result'])} |")
     total = sum(record["seconds"] for record in stages.values())
@@ -242,12 +242,6 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
     if discussion.exists():
         lines += ["", discussion.read_text(encoding="utf-8").rstrip()]
     return save_text(dest / "RESULTS.md", "\n".join(lines) + "\n")
-
-
-def _plan(cfg: StudyConfig) -> list[Stage]:
-    from emomotion.study.plan import study_stages
-
-    return study_stages(cfg)
 
 
 def results_stage(cfg: StudyConfig) -> Stage:

@@ -33,6 +33,7 @@ class StudyContext:
     cfg: StudyConfig
     out: Path
     state: dict[str, Any] = field(default_factory=dict)
+    order: tuple[str, ...] = ()  # the names of the planned stages, in order
 
     @property
     def data(self) -> Path:
@@ -117,7 +118,7 @@ def run_stages(
     """Run the stages not yet done (or only those named); returns the context with every result."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    ctx = StudyContext(cfg, out, _load_state(out, cfg))
+    ctx = StudyContext(cfg, out, _load_state(out, cfg), tuple(s.name for s in stages))
     ctx.state.setdefault("machine", machine_description())
     ctx.state["name"] = cfg.name
     names = {s.name for s in stages}

@@ -106,7 +106,7 @@ def _variant_train(cfg: StudyConfig, variant: FinetuneVariant, seed: int):
 
 def early_stop_record(run_dir: Path) -> dict[str, Any] | None:
     """A run's ``early_stop.json`` (where it stopped and its best step), or None if it ran to the end."""
-    from emomotion.training.loop import EARLY_STOP_FILE
+    from emomotion.training.validation import EARLY_STOP_FILE
 
     path = run_dir / EARLY_STOP_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
@@ -125,7 +125,7 @@ def _train_config(
 ):
     """The study's training settings; ``ema=False`` for runs that keep no EMA weights, ``bf16`` overrides
     the study's autocast (the evaluator and classifier train in float32)."""
-    from emomotion.training.loop import TrainConfig
+    from emomotion.training.config import TrainConfig
 
     n = cfg.steps(steps)
     # an EMA window longer than the run would lag it

@@ -16,13 +16,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emomotion.checkpoint import Checkpoint, config_dict
+from emomotion.checkpoint import Checkpoint
+from emomotion.configs import config_dict
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError, DatasetError
-from emomotion.evaluation.emotion_classifier import EmotionClassifier, preset
+from emomotion.models.emotion_classifier import EmotionClassifier, preset
 from emomotion.text import TextEncoderSpec
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 

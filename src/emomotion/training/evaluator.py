@@ -18,12 +18,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from emomotion.checkpoint import Checkpoint, config_dict
+from emomotion.checkpoint import Checkpoint
+from emomotion.configs import config_dict
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import ConfigError
-from emomotion.evaluation.evaluator import Evaluator, preset
+from emomotion.models.evaluator import Evaluator, preset
 from emomotion.text import TextEncoderSpec, build_text_encoder
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 

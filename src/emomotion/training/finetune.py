@@ -179,3 +179,8 @@ class ReplayDataset(Dataset[MotionSample]):
         self._rng.setstate(own)
         self.primary.set_rng_state(primary)
         self.replay.set_rng_state(replay)
+
+    def reseed(self, seed: int) -> None:
+        self._rng = random.Random(seed + 7919)
+        self.primary.reseed(seed)
+        self.replay.reseed(seed + 1)

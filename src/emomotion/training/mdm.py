@@ -9,7 +9,8 @@ from pathlib import Path
 
 import torch
 
-from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
@@ -17,9 +18,12 @@ from emomotion.features import FOOT_CONTACT, recover_joints_t
 from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, MDMConfig, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
+from emomotion.skeleton import FEET_LEFT, FEET_RIGHT
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
+from emomotion.training.loop import train_loop
+from emomotion.training.validation import validation_dataset
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +102,7 @@ class MDMTrainStep:
                 extra["velocity"] = float(vel.detach())
             if g.foot_contact:
                 contact = (x0 * std + mean)[..., FOOT_CONTACT] > 0.5  # (B, T, 4) from the data
-                feet = pj[:, :, [7, 10, 8, 11]]
+                feet = pj[:, :, [*FEET_LEFT, *FEET_RIGHT]]  # the order of the contact features
                 slide = (feet[:, 1:] - feet[:, :-1]) ** 2  # (B, T-1, 4, 3)
                 cm = (contact[:, :-1] & mask[:, 1:, None] & mask[:, :-1, None])[..., None].to(pj.dtype)
                 fc = (slide * cm).sum() / cm.sum().clamp(min=1)

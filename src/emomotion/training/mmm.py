@@ -28,14 +28,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import VQVAE, VQVAEConfig
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
+from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
-from emomotion.training.loop import TrainConfig, train_loop, validation_dataset
+from emomotion.training.loop import train_loop
+from emomotion.training.validation import validation_dataset
 
 log = logging.getLogger(__name__)
 

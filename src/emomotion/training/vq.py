@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 
 from emomotion import skeleton as sk
-from emomotion.checkpoint import Checkpoint, config_dict, dataclass_from, load_checkpoint
+from emomotion.checkpoint import Checkpoint, load_checkpoint
+from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.vqvae import VQVAE, VQVAEConfig, preset, vq_loss
 from emomotion.text import TextEncoderSpec
-from emomotion.training.loop import TrainConfig, train_loop
+from emomotion.training.config import TrainConfig
+from emomotion.training.loop import train_loop
 
 log = logging.getLogger(__name__)
 RESIDUAL_LAYERS = 6

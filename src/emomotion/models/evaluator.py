@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from emomotion.checkpoint import dataclass_from
+from emomotion.configs import dataclass_from
 from emomotion.errors import ConfigError
 from emomotion.skeleton import FEATURE_DIM
 

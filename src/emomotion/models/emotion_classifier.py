@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emomotion.checkpoint import dataclass_from
+from emomotion.configs import dataclass_from
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
 from emomotion.skeleton import FEATURE_DIM
