@@ -74,3 +74,33 @@ def test_only_the_output_folder_is_served(served, tiny_models):
     assert httpx.get(base + str(produced), timeout=10).status_code == 200
     for secret in (tiny_models["emo"], Path("/etc/passwd"), Path(__file__)):
         assert httpx.get(base + str(secret), timeout=10).status_code == 403, secret
+
+
+def test_restyle_tab_over_http(served, tmp_path):
+    import numpy as np
+
+    from emomotion.features import recover_joints
+    from emomotion.generate import MotionGenerator
+    from tests.conftest import build_synthetic
+
+    data = build_synthetic(tmp_path / "data")
+    clip_id = (data / "train.txt").read_text().split()[0]
+    feats = np.load(data / "new_joint_vecs" / f"{clip_id}.npy")[:48]
+    upload = tmp_path / "walk.npy"
+    np.save(upload, recover_joints(feats).astype(np.float32))  # a joints file, as a user would upload
+    assert isinstance(next(iter(served.runner.models.values())).generator, MotionGenerator)
+    client = gradio_client.Client(served.url, verbose=False)
+    model = next(iter(served.runner.models))
+    _video, files, status = client.predict(
+        gradio_client.handle_file(str(upload)), model, "Anger", 0.5, 1.0, 5, 0, api_name="/restyle"
+    )
+    assert "restyled as Anger" in status and sorted(Path(f).suffix for f in files) == [
+        ".bvh",
+        ".mp4",
+        ".npy",
+        ".npy",
+    ]
+    with pytest.raises(Exception, match="[Ss]trength must be between 0 and 1"):
+        client.predict(
+            gradio_client.handle_file(str(upload)), model, "Anger", 1.5, 1.0, 5, 0, api_name="/restyle"
+        )

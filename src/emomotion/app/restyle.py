@@ -32,6 +32,17 @@ class RestyleUI:
     seed: float = 0
 
 
+def uploaded_clip(value: object, uploads: Path) -> str | None:
+    """The path of a clip the page uploaded (a path, or gradio's file record ``{"path": ...}``), refused
+    unless it lies in the demo's own upload folder: a request can't make the demo read other files."""
+    path = value.get("path") if isinstance(value, dict) else value
+    if path in (None, ""):
+        return None
+    if not isinstance(path, str) or not Path(path).resolve().is_relative_to(Path(uploads).resolve()):
+        raise ConfigError("the clip must be uploaded through the page")
+    return path
+
+
 def restyle_request(runner: DemoRunner, ui: RestyleUI):  # -> (ModelEntry, RestyleRequest)
     """Check ``ui`` against the limits and the chosen model; a ConfigError says what to change."""
     from emomotion.restyle import RestyleRequest

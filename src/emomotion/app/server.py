@@ -6,11 +6,9 @@ the demo's output folder, so the page can fetch generated files and nothing else
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,19 +48,13 @@ def _gradio() -> Any:
     return gradio
 
 
-@contextlib.contextmanager
-def _gradio_files_in(folder: Path) -> Iterator[None]:
-    """Gradio's upload/cache folder is read from GRADIO_TEMP_DIR when components and the server are
-    made: point it at ``folder`` for that time, so results are served from there without copies."""
+def _gradio_files_in(folder: Path) -> str | None:
+    """Point gradio's upload/cache folder (GRADIO_TEMP_DIR) at ``folder``, so results are served from there
+    without copies and uploads land there. Gradio reads it when components are made and again for each
+    upload, so it stays set while the app runs; returns the previous value for :meth:`RunningApp.close`."""
     old = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(folder)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GRADIO_TEMP_DIR", None)
-        else:
-            os.environ["GRADIO_TEMP_DIR"] = old
+    return old
 
 
 def _model_controls(gr: Any, entry: ModelEntry) -> tuple[Any, ...]:
@@ -83,6 +75,8 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
     lim = runner.limits
     first = next(iter(runner.models.values()))
     any_emotions = any(e.emotions for e in runner.models.values())
+    restyle_models = [n for n, e in runner.models.items() if e.emotions and e.kind == "mdm"]
+    any_restyle = bool(restyle_models)
 
     def on_generate(
         prompt: str,
@@ -115,6 +109,28 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
             raise gr.Error(exc.reason[:1].upper() + exc.reason[1:], title="Cannot generate") from exc
         return str(result.video), [str(f) for f in result.files], result.message
 
+    def on_restyle(
+        clip: str | None,
+        model: str,
+        emotion: str | None,
+        strength: float,
+        intensity: float,
+        steps: float,
+        seed: float,
+    ) -> tuple[str, list[str], str]:
+        from emomotion.app.restyle import RestyleUI, run_restyle, uploaded_clip
+
+        try:
+            path = uploaded_clip(clip, runner.out)
+            ui = RestyleUI(
+                path, model, emotion, strength=strength, intensity=intensity, steps=steps, seed=seed
+            )
+            result = run_restyle(runner, ui)
+        except EmomotionError as exc:
+            log.info("restyle refused: %s", exc.reason)
+            raise gr.Error(exc.reason[:1].upper() + exc.reason[1:], title="Cannot restyle") from exc
+        return str(result.video), [str(f) for f in result.files], result.message
+
     def on_model(name: str) -> tuple[Any, ...]:
         entry = runner.models.get(name)
         if entry is None:
@@ -127,7 +143,7 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
             f"Prompts up to {lim.max_prompt_chars} characters, {lim.min_seconds:g} to "
             f"{lim.max_seconds:g} seconds, up to {lim.max_samples} samples."
         )
-        with gr.Row():
+        with gr.Tab("Generate"), gr.Row():
             with gr.Column(scale=1):
                 prompt = gr.Textbox(
                     label="Prompt", lines=2, placeholder="a person walks forward", elem_id="prompt"
@@ -186,6 +202,35 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
                     interactive=False,
                     elem_id="downloads",
                 )
+        with gr.Tab("Restyle", visible=any_restyle):
+            gr.Markdown(
+                "Upload a motion (.bvh, or a joints or features .npy) and re-express it in an emotion: strength "
+                "0 gives it back, 1 generates freely; the length is kept and, at low strength, its path and timing."
+            )
+            with gr.Row():
+                with gr.Column(scale=1):
+                    clip = gr.File(label="Clip", file_types=[".bvh", ".npy"], type="filepath", elem_id="clip")
+                    r_model = gr.Dropdown(restyle_models, value=restyle_models[0] if restyle_models else None,
+                                          label="Model", elem_id="restyle_model")  # fmt: skip
+                    with gr.Row():
+                        r_emotion = gr.Dropdown(list(EMOTIONS), value="Sadness", label="Emotion")
+                        r_intensity = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Intensity")
+                    r_strength = gr.Slider(0.0, 1.0, value=0.6, step=0.05, label="Strength")
+                    with gr.Row():
+                        r_steps = gr.Slider(
+                            1, first.max_steps, value=first.default_steps, step=1, label="Steps"
+                        )
+                        r_seed = gr.Number(0, precision=0, minimum=0, label="Seed")
+                    r_button = gr.Button("Restyle", variant="primary", elem_id="restyle")
+                with gr.Column(scale=1):
+                    r_video = gr.Video(label="Restyled", show_label=False, autoplay=True, loop=True,
+                                       interactive=False, elem_id="restyled")  # fmt: skip
+                    r_status = gr.Markdown(elem_id="restyle_status")
+                    r_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+            r_inputs = [clip, r_model, r_emotion, r_strength, r_intensity, r_steps, r_seed]
+            # values reach the runner as sent (it checks each one); the clip must lie in the upload folder
+            r_button.click(on_restyle, inputs=r_inputs, outputs=[r_video, r_files, r_status],
+                           api_name="restyle", concurrency_id="gen", preprocess=False)  # fmt: skip
         model.change(on_model, inputs=model, outputs=[emotion, intensity, sampler, steps, info])
         inputs = [prompt, model, emotion, intensity, sampler, steps, seconds, num, seed, guidance]
         outputs = [video, files, status]
@@ -203,8 +248,14 @@ class RunningApp:
     runner: DemoRunner
     url: str
 
+    previous_temp_dir: str | None = None
+
     def close(self) -> None:
         self.demo.close(verbose=False)
+        if self.previous_temp_dir is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = self.previous_temp_dir
 
     def wait(self) -> None:
         """Block until interrupted (Ctrl-C), then stop the server."""
@@ -220,23 +271,23 @@ def launch_app(runner: DemoRunner, *, host: str = "127.0.0.1", port: int = 7860)
     if host not in LOCAL_HOSTS:
         log.warning("serving on %s: the demo is reachable from other machines", host)
     theme = gr.themes.Default(font=list(SYSTEM_FONTS), font_mono=list(MONO_FONTS))
-    with _gradio_files_in(runner.out):
-        demo = build_app(runner)
-        _, url, _ = demo.launch(
-            server_name=host,
-            server_port=port,
-            prevent_thread_lock=True,
-            share=False,
-            inbrowser=False,
-            quiet=True,
-            show_error=False,
-            ssr_mode=False,
-            mcp_server=False,
-            allowed_paths=[str(runner.out)],
-            theme=theme,
-        )
+    previous = _gradio_files_in(runner.out)
+    demo = build_app(runner)
+    _, url, _ = demo.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=True,
+        share=False,
+        inbrowser=False,
+        quiet=True,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        allowed_paths=[str(runner.out)],
+        theme=theme,
+    )
     log.info("emomotion demo on %s (files under %s)", url, runner.out)
-    return RunningApp(demo, runner, url)
+    return RunningApp(demo, runner, url, previous)
 
 
 def serve(config: ServeConfig) -> RunningApp:

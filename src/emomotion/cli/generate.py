@@ -35,7 +35,9 @@ Guidance = Annotated[float | None, typer.Option("--guidance", help="Text guidanc
 Formats = Annotated[str, typer.Option("--format", help="Comma list of npy,bvh,gif,mp4.")]
 TextEncoderPath = Annotated[
     Path | None,
-    typer.Option("--text-encoder-path", help="Give or override the model's text-encoder files (CLIP .pt or folder)."),
+    typer.Option(
+        "--text-encoder-path", help="Give or override the model's text-encoder files (CLIP .pt or folder)."
+    ),
 ]
 
 
