@@ -43,6 +43,22 @@ class DemoRow:
     mean_root_speed: float
 
 
+SERVED_RUNS = ("mdm_label_50_s0", "mdm_full_50_s0", "mmm_fixed")
+"""The demo's models that ``emomotion serve`` offers when given none: emotion-labelled MDM first."""
+
+
+def demo_models(out: Path) -> list[Path]:
+    """The run folders of ``make demo`` under ``out`` that hold a checkpoint; a one-line error if none."""
+    from emomotion.errors import ConfigError
+
+    found = [out / "runs" / name for name in SERVED_RUNS if list((out / "runs" / name).glob("*.safetensors"))]
+    if not found:
+        raise ConfigError(
+            f"no model given and no demo models in {out / 'runs'}: run `make demo` first, or pass --model RUN"
+        )
+    return found
+
+
 def demo_config_path() -> Path:
     """The packaged study config the demo runs (synthetic data, tiny models)."""
     return Path(str(resources.files("emomotion.study") / "configs" / "demo.toml"))

@@ -100,7 +100,7 @@ def test_restyle_tab_over_http(served, tmp_path):
         ".npy",
         ".npy",
     ]
-    with pytest.raises(Exception, match="[Ss]trength must be between 0 and 1"):
+    with pytest.raises(Exception, match=r"[Ss]trength must be between 0 and 1"):
         client.predict(
             gradio_client.handle_file(str(upload)), model, "Anger", 1.5, 1.0, 5, 0, api_name="/restyle"
         )

@@ -201,7 +201,12 @@ def restyle(
 
 
 def serve(
-    model: Annotated[list[Path], typer.Option("--model", help="Checkpoint or run directory (repeatable).")],
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model", help="Checkpoint or run directory (repeatable; default: what make demo trained)."
+        ),
+    ] = None,
     host: Annotated[
         str, typer.Option("--host", help="Address to listen on (default: this machine only).")
     ] = "127.0.0.1",
@@ -222,6 +227,10 @@ def serve(
     """Serve the web demo: generate emotional motion in the browser."""
     from emomotion.app import ServeConfig
     from emomotion.app import serve as run
+    from emomotion.demo import demo_models
+
+    if not model:
+        model = demo_models(Path("demo_out"))
 
     running = run(
         ServeConfig(

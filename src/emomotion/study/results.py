@@ -316,9 +316,11 @@ def prompts_stage(cfg: StudyConfig) -> Stage:
             for p in range(len(ctx.cfg.prompts))
             for c in range(len(columns))
         ]
-        for name, joints in _intensity_row(ctx, frames):  # the emotion lever: one prompt at rising intensity
+        row = _intensity_row(ctx, frames)  # the emotion lever: one prompt at rising intensity
+        for name, joints in row:
             motions.append(joints[::2])
             labels.append(name)
+        intensities = [0.0, 1.0, 2.0] if row else []
         path = render_grid(
             motions,
             ctx.out / "figures" / "prompts_grid.gif",
@@ -329,7 +331,12 @@ def prompts_stage(cfg: StudyConfig) -> Stage:
             fps=FPS / 2,
             size=150,
         )
-        return {"grid": str(path), "models": titles, "prompts": list(ctx.cfg.prompts)}
+        return {
+            "grid": str(path),
+            "models": titles,
+            "prompts": list(ctx.cfg.prompts),
+            "intensity_row": intensities,
+        }
 
     return Stage(
         "prompts", run, "generate the config's prompts with every model (gif grid)", None, rerun=True
