@@ -55,3 +55,18 @@ def test_parse_setting():
     assert mmm.steps == 10 and mmm.temperature == 0.0 and mmm.label("mmm") == "10 steps, greedy"
     with pytest.raises(ConfigError, match="bad setting"):
         parse_setting("ddim:many")
+
+
+def test_eval_with_emotion_guidance_setting(setup, tmp_path, capsys):
+    guide = tmp_path / "guide"
+    assert main(["train", "emotion-classifier", "--data", str(setup["data"]), "--out", str(guide), "--steps", "5",
+                 "--preset", "tiny", "--batch-size", "8", "--seed", "1"]) == 0  # fmt: skip
+    out = tmp_path / "report"
+    common = ["eval", "--model", str(setup["mdm"]), "--data", str(setup["data"]), "--evaluator", str(setup["ev"]),
+              "--emotion-classifier", str(setup["ec"]), "--reps", "1", "--mm-texts", "0", "--out", str(out)]  # fmt: skip
+    assert main([*common, "--setting", "ddim:10:cg=0.5:intensity=2", "--emotion-guidance", str(guide)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())
+    names = [r["name"] for r in (rows["results"] if isinstance(rows, dict) else rows)]
+    assert "mdm ddim 10, cls guidance 0.5, intensity 2" in names
+    assert main([*common, "--setting", "ddim:10:cg=0.5", "--emotion-guidance", str(setup["ec"])]) == 2
+    assert "must not be the scoring" in capsys.readouterr().err

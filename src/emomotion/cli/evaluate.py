@@ -19,7 +19,15 @@ def eval_cmd(
     setting: Annotated[
         list[str] | None,
         typer.Option(
-            "--setting", help="sampler:steps for MDM (ddim:50) or mmm:steps:temperature; repeatable."
+            "--setting",
+            help="MDM sampler:steps[:key=value] (ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1) or "
+            "mmm:steps:temperature; repeatable.",
+        ),
+    ] = None,
+    emotion_guidance: Annotated[
+        Path | None,
+        typer.Option(
+            "--emotion-guidance", help="Emotion classifier steering settings with cg=S (never the scorer)."
         ),
     ] = None,
     reps: Annotated[int, typer.Option("--reps")] = 3,
@@ -36,13 +44,17 @@ def eval_cmd(
 ) -> None:
     """Evaluate models side by side: report.md, metrics.json/csv, plots and a grid in --out."""
     from emomotion.checkpoint import load_checkpoint
+    from emomotion.errors import ConfigError
     from emomotion.evaluation.compare import Entry, compare, parse_setting
 
+    same = emotion_guidance is not None and emotion_classifier is not None
+    if same and emotion_guidance.resolve() == emotion_classifier.resolve():  # type: ignore[union-attr]
+        raise ConfigError("--emotion-guidance must not be the scoring --emotion-classifier: train another")
     entries = []
     for path in model:
         ckpt = load_checkpoint(path, text_encoder_path=text_encoder_path)
         kind = ckpt.kind
-        wanted = [parse_setting(s) for s in setting or []]
+        wanted = [parse_setting(s, emotion_guidance) for s in setting or []]
         mine = [
             s
             for s, text in zip(wanted, setting or [], strict=True)
