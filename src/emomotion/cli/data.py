@@ -41,11 +41,17 @@ def data_build(
             "--emotions-only", help="Keep only clips with an emotion label (others listed as skipped)."
         ),
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with an error when any input was skipped.")
+    ] = False,
 ) -> None:
-    """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source."""
+    """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source.
+
+    An input that cannot be used never stops the build: it is listed, with its reason, under
+    ``skipped`` in the manifest (``--strict`` then makes the exit status 2)."""
     from emomotion.data.build import BuildConfig, build_dataset
     from emomotion.data.splits import SplitConfig
-    from emomotion.errors import ConfigError
+    from emomotion.errors import ConfigError, DatasetError
 
     try:
         shares = tuple(float(x) for x in ratios.split(","))
@@ -68,7 +74,12 @@ def data_build(
         emotions_only=emotions_only,
         options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
     )
-    typer.echo(build_dataset(cfg).describe())
+    summary = build_dataset(cfg)
+    typer.echo(summary.describe())
+    if strict and summary.skipped:
+        raise DatasetError(
+            f"--strict: {len(summary.skipped)} input(s) skipped (listed in manifest.json)", path=out
+        )
 
 
 @data_app.command("merge")

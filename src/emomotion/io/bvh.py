@@ -345,7 +345,9 @@ def _frame_header(lines: list[str], start: int, path: Path) -> tuple[int, float,
     the Frame Time line number."""
     rest = [(i + 1, lines[i]) for i in range(start + 1, len(lines)) if lines[i].strip()]
     if len(rest) < 2:
-        raise BvhError("MOTION needs 'Frames:' and 'Frame Time:' lines", path=path, where=f"line {len(lines)}")
+        raise BvhError(
+            "MOTION needs 'Frames:' and 'Frame Time:' lines", path=path, where=f"line {len(lines)}"
+        )
     (n_frames_line, frames_text), (n_time_line, time_text) = rest[0], rest[1]
     frames_value = _header_value(frames_text, "Frames:", path, n_frames_line)
     time_value = _header_value(time_text, "Frame Time:", path, n_time_line)
@@ -359,10 +361,15 @@ def _frame_header(lines: list[str], start: int, path: Path) -> tuple[int, float,
     try:
         frame_time = float(time_value)
     except ValueError:
-        raise BvhError(f"Frame Time: is not a number: {excerpt(time_value)}", path=path, where=at_time) from None
+        raise BvhError(
+            f"Frame Time: is not a number: {excerpt(time_value)}", path=path, where=at_time
+        ) from None
     if not 0 < num_frames <= MAX_FRAMES:
-        raise BvhError(f"Frames: must be positive and at most {MAX_FRAMES:,}, got {excerpt(frames_value)}", path=path,
-                       where=at_frames)  # fmt: skip
+        raise BvhError(
+            f"Frames: must be positive and at most {MAX_FRAMES:,}, got {excerpt(frames_value)}",
+            path=path,
+            where=at_frames,
+        )
     lo, hi = FRAME_TIME_RANGE
     if not (math.isfinite(frame_time) and lo <= frame_time <= hi):
         raise BvhError(
