@@ -27,6 +27,7 @@ from emomotion.data.emotions import EMOTION_INDEX, canonical_label
 from emomotion.errors import ConfigError
 from emomotion.features import recover_joints
 from emomotion.io.atomic import save_npy
+from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
 from emomotion.models.condition import MotionCondition
 from emomotion.sampling.diffusion import SAMPLERS, DiffusionConfig, GaussianDiffusion, sample
 from emomotion.sampling.editing import inpaint, keep_mask, paste
@@ -34,7 +35,6 @@ from emomotion.sampling.guidance import classifier_free_guidance
 from emomotion.text import build_text_encoder
 
 log = logging.getLogger(__name__)
-MAX_TEXT_CHARS = 300
 DEFAULT_DECODING_STEPS = 10  # masked models (MMM uses <= 10)
 
 
@@ -59,19 +59,24 @@ class GenerateRequest:
     def __post_init__(self) -> None:
         if not self.texts or any(not t.strip() for t in self.texts):
             raise ConfigError("every prompt needs some text")
-        if any(len(t) > MAX_TEXT_CHARS for t in self.texts):
-            raise ConfigError(f"prompts are limited to {MAX_TEXT_CHARS} characters")
+        longest = max(len(t) for t in self.texts)
+        if longest > MAX_PROMPT_CHARS:
+            raise ConfigError(f"a prompt is {longest} characters long; the limit is {MAX_PROMPT_CHARS}")
         lo, hi = sk.MIN_FRAMES / sk.FPS, sk.MAX_FRAMES / sk.FPS
         if not lo <= self.seconds <= hi:
             raise ConfigError(f"length must be between {lo:g} and {hi:g} seconds, got {self.seconds:g}")
-        if not 1 <= self.num <= 64:
-            raise ConfigError(f"num must be in [1, 64], got {self.num}")
+        if not 1 <= self.num <= MAX_SAMPLES:
+            raise ConfigError(f"num must be in [1, {MAX_SAMPLES}], got {self.num}")
+        if not 0.0 <= self.guidance <= MAX_GUIDANCE:  # NaN fails too
+            raise ConfigError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {self.guidance:g}")
+        if self.emotion_scale is not None and not 0.0 <= self.emotion_scale <= MAX_GUIDANCE:
+            raise ConfigError(f"emotion_scale must be in [0, {MAX_GUIDANCE:g}], got {self.emotion_scale:g}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; choose from {', '.join(SAMPLERS)}")
         if not 0.0 <= self.intensity <= 1.0:
             raise ConfigError("intensity must be in [0, 1]")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature:g}")
+        if not 0.0 <= self.temperature <= 100.0:
+            raise ConfigError(f"temperature must be in [0, 100], got {self.temperature:g}")
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
         if self.steps is not None and self.steps < 1:

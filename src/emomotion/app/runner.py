@@ -20,12 +20,12 @@ from emomotion.app.models import ModelEntry
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
 from emomotion.generate import GenerateRequest, generate_to
+from emomotion.limits import MAX_GUIDANCE
 
 log = logging.getLogger(__name__)
 
 NO_EMOTION = "none"
 FORMATS = ("npy", "bvh", "mp4")
-MAX_GUIDANCE = 20.0
 MAX_SEED = 2**31 - 1
 RUN_PREFIX = "run-"
 

@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from emomotion import skeleton as sk
+from emomotion.cli import checks
+from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
+
 
 def generate(
     model: Annotated[Path, typer.Option("--model", help="Checkpoint or run directory.")],
@@ -49,6 +53,21 @@ def generate(
     ] = 0,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
+    checks.existing("--model", model)
+    checks.existing("--prompts", prompts, kind="file")
+    checks.existing("--inbetween", inbetween, kind="file")
+    for prompt in text or []:
+        checks.number("--text (characters)", len(prompt), low=1, high=MAX_PROMPT_CHARS)
+    checks.number("--length", length, low=sk.MIN_FRAMES / sk.FPS, high=sk.MAX_FRAMES / sk.FPS)
+    checks.number("--num", num, low=1, high=MAX_SAMPLES)
+    checks.at_least("--steps", steps, 1)
+    checks.number("--guidance", guidance, low=0, high=MAX_GUIDANCE)
+    checks.number("--emotion-scale", emotion_scale, low=0, high=MAX_GUIDANCE)
+    checks.fraction("--intensity", intensity)
+    checks.number("--temperature", temperature, low=0, high=100)
+    checks.at_least("--top-k", top_k, 1)
+    checks.at_least("--keep-first", keep_first, 0)
+    checks.at_least("--keep-last", keep_last, 0)
     from emomotion.errors import ConfigError
     from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
 
@@ -99,6 +118,9 @@ def serve(
     device: Annotated[str, typer.Option("--device")] = "cpu",
 ) -> None:
     """Serve the web demo: generate emotional motion in the browser."""
+    for path in model:
+        checks.existing("--model", path)
+    checks.number("--port", port, low=0, high=65535)
     from emomotion.app import ServeConfig
     from emomotion.app import serve as run
 
@@ -112,6 +134,7 @@ def demo(
     scale: Annotated[float, typer.Option("--scale", help="Multiply every training step count.")] = 1.0,
 ) -> None:
     """Run the whole method in miniature on the embedded synthetic data (no downloads, CPU only)."""
+    checks.number("--scale", scale, low=0, low_open=True, high=1000)
     from emomotion.demo import run_demo
 
     report = run_demo(out, scale=scale)
