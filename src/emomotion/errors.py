@@ -6,13 +6,16 @@ import re
 from pathlib import Path
 
 MAX_REASON_CHARS = 1000
-"""Longer reasons are cut: an error message stays one readable line whatever the input held."""
+"""Longer reasons are cut and line breaks joined: an error message stays one readable line whatever
+the input held."""
 
 
 class EmomotionError(Exception):
     """Base class of every error the library raises on purpose."""
 
     def __init__(self, reason: str, *, path: str | Path | None = None, where: str | None = None) -> None:
+        if "\n" in reason:  # an error is one line, whatever text it quotes
+            reason = " ".join(reason.split())
         if len(reason) > MAX_REASON_CHARS:
             reason = f"{reason[:MAX_REASON_CHARS]}... ({len(reason):,} characters)"
         self.reason = reason

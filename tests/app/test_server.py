@@ -74,3 +74,18 @@ def test_only_the_output_folder_is_served(served, tiny_models):
     assert httpx.get(base + str(produced), timeout=10).status_code == 200
     for secret in (tiny_models["emo"], Path("/etc/passwd"), Path(__file__)):
         assert httpx.get(base + str(secret), timeout=10).status_code == 403, secret
+
+
+def test_bad_api_values_get_a_clear_message_and_one_log_line(served, capfd, caplog):
+    client = gradio_client.Client(served.url, verbose=False)
+    capfd.readouterr()
+    with caplog.at_level("INFO", logger="emomotion.app.server"):
+        for key, value, match in [
+            ("steps", "abc", "Steps must be a whole number"),
+            ("guidance", "nan", "Guidance"),
+        ]:
+            with pytest.raises(Exception, match=match):
+                client.predict(**{**api_args("a person walks", served), key: value})
+    refused = [r for r in caplog.records if r.getMessage().startswith("request refused")]
+    assert len(refused) == 2 and all("\n" not in r.getMessage() for r in refused)
+    assert "Traceback" not in capfd.readouterr().err

@@ -93,6 +93,10 @@ class DemoRunner:
     def request(self, ui: UIRequest) -> tuple[ModelEntry, GenerateRequest]:
         """Check ``ui`` against the limits and the chosen model; a ConfigError says what to change."""
         lim = self.limits
+        for value, what in ((ui.prompt, "the prompt"), (ui.model, "the model"), (ui.sampler, "the sampler"),
+                            (ui.emotion, "the emotion")):  # fmt: skip
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{what} must be text, got {type(value).__name__}")
         prompt = (ui.prompt or "").strip()
         if not prompt:
             raise ConfigError("type a prompt first: one sentence describing the motion")

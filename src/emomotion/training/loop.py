@@ -42,6 +42,7 @@ from emomotion.checkpoint import (
 )
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset, MotionSample, collate
 from emomotion.errors import CheckpointError, ConfigError
+from emomotion.io.atomic import remove_stale_temps
 from emomotion.progress import progress_bar
 from emomotion.training.finetune import has_adapters, merged_state_dict
 
@@ -205,6 +206,8 @@ def train_loop(
     early = {"best": math.inf, "best_step": 0, "bad": 0}
     val_start = val_dataset.rng_state() if val_dataset is not None else None
     if resume:
+        for stale in remove_stale_temps(run_dir):
+            log.info("removed %s, left by an interrupted checkpoint write", stale.name)
         try:
             last = resolve_checkpoint(run_dir)
         except CheckpointError:
