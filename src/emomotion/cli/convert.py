@@ -23,7 +23,7 @@ def convert(
 ) -> None:
     """Convert a motion between BVH, joints, features, and gif/mp4 animations."""
     checks.existing("SOURCE", source, kind="file")
-    checks.number("--fps", fps, low=0, low_open=True, high=10_000)
+    checks.number("--fps", fps, low=1, high=10_000)
     from emomotion.convert import convert as run
 
     written = run(source, to, out, joint_map=joint_map, fps=fps)
