@@ -17,6 +17,7 @@ resident memory is that process's own ``ru_maxrss`` (``os.wait4``).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
@@ -121,11 +122,36 @@ def hostile_cli(tmp: Path) -> list[tuple[str, int, int, int, float, int, str]]:
     return rows
 
 
+def hostile_build(tmp: Path) -> list[tuple[str, int, int, int, int, float, int]]:
+    """``emomotion data build bvh`` on the hostile edits mixed with three good files, plain and --strict:
+    (mode, exit, clips built, skipped, skipped with a line number, seconds, peak RSS)."""
+    data = SHARED / "bandai" / "dataset-1" / "data"
+    good = ["dataset-1_bow_sad_001.bvh", "dataset-1_dash_normal_001.bvh", "dataset-1_walk_happy_001.bvh"]
+    src = tmp / "mixed"
+    src.mkdir()
+    for name, edited in hostile_edits((data / good[0]).read_bytes()).items():
+        (src / f"{name}.bvh").write_bytes(edited)
+    for name in good:
+        (src / name).write_bytes((data / name).read_bytes())
+    rows = []
+    for mode in ("plain", "--strict"):
+        out = tmp / f"built-{mode.strip('-')}"
+        args = ["data", "build", "bvh", "--input", str(src), "--out", str(out), "--ratios", "1,0,0"]
+        code, _, seconds, rss = run_cli(args + (["--strict"] if mode == "--strict" else []))
+        manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
+        skipped = manifest.get("skipped", [])
+        with_line = sum(1 for s in skipped if s.get("line"))
+        rows.append((mode, code, len(manifest.get("clips", {})), len(skipped), with_line, seconds, rss))
+    return rows
+
+
 def _mb(n: float) -> str:
     return f"{n / 2**20:,.0f} MB"
 
 
-def report(results: list[dict], restarts: int, hostile: list, seconds: float, workers: int) -> str:
+def report(
+    results: list[dict], restarts: int, hostile: list, build: list, seconds: float, workers: int
+) -> str:
     counts = Counter(r["outcome"] for r in results)
     slow = max(results, key=lambda r: r["seconds"])
     heavy = max(results, key=lambda r: r.get("traced_peak", 0))
@@ -169,6 +195,15 @@ def report(results: list[dict], restarts: int, hostile: list, seconds: float, wo
         text = shown.replace("|", "\\|")
         text = text if len(text) <= 140 else text[:140] + "..."
         lines.append(f"| {name} | {code} | {n} | {size} | {secs:.1f} | {_mb(peak)} | `{text}` |")
+    lines += [
+        "",
+        "`emomotion data build bvh` on a folder of those seven files and three good Bandai clips "
+        "(same limits; the BOM file is a good clip too):",
+        "",
+        "| mode | exit | clips built | skipped | skipped with a line number | seconds | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *[f"| {m} | {c} | {n} | {k} | {w} | {t:.1f} | {_mb(r)} |" for m, c, n, k, w, t, r in build],
+    ]
     return "\n".join(lines)
 
 
@@ -185,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         results, restarts = run_mutations(args.cases, args.workers, args.seed, Path(tmp))
         seconds = time.perf_counter() - start
         hostile = hostile_cli(Path(tmp))
-    body = report(results, restarts, hostile, seconds, args.workers)
+        build = hostile_build(Path(tmp))
+    body = report(results, restarts, hostile, build, seconds, args.workers)
     print(body)
     if not args.no_write:
         log.info("wrote %s", write_section("fuzz", body))

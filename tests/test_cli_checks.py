@@ -81,3 +81,14 @@ def test_convert_refuses_a_one_frame_features_file(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "at least 2 frames" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o.bvh").exists()
+
+
+def test_import_of_a_non_checkpoint_is_one_line(tmp_path, capsys):
+    (tmp_path / "model.pt").write_bytes(b"not a checkpoint" * 10)
+    (tmp_path / "args.json").write_text("{}")
+    rc = main(
+        ["import", "mdm", str(tmp_path / "model.pt"), "--stats", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "not a loadable weights-only torch checkpoint: " in err
+    assert len(err) < 200, err  # the verdict, not torch's paragraphs
