@@ -121,6 +121,7 @@ FRAME_TIME_RANGE = (1e-4, 1.0)
 """Seconds per frame: 10,000 fps down to 1 fps."""
 MAX_NAME_CHARS = 256
 _EXCERPT_CHARS = 40
+_MAX_VALUE_CHARS = 64  # one channel value with its separator, generously
 _HIERARCHY_WORDS_PER_JOINT = 40  # ROOT/JOINT name { OFFSET x y z CHANNELS n c.. End Site { OFFSET x y z } }
 
 
@@ -141,10 +142,13 @@ class _Tokens:
         self.motion_line = -1
         limit = _HIERARCHY_WORDS_PER_JOINT * MAX_JOINTS
         for i, line in enumerate(lines):
-            words = line.split()
+            budget = limit - len(self.items)
+            words = line.split(None, budget)  # never more words than the limit allows
             if words and words[0] == "MOTION":
                 self.motion_line = i
                 break
+            if len(words) > budget:
+                raise self.error(f"HIERARCHY is too long: more than {limit:,} words before MOTION", i + 1)
             # braces may touch names: "Hips{" -> "Hips", "{"
             for w in words:
                 parts = w.replace("{", " { ").replace("}", " } ").split()
@@ -278,8 +282,8 @@ class _Hierarchy:
 
 
 def _header_value(line: str, key: str, path: Path, lineno: int) -> str:
-    words = line.split()
     label = key.split()
+    words = line.split(None, len(label) + 1)
     if words[: len(label)] != label or len(words) != len(label) + 1:
         raise BvhError(
             f"expected '{key} <value>', found {excerpt(line.strip())}", path=path, where=f"line {lineno}"
@@ -392,7 +396,7 @@ def read_bvh(path: str | Path) -> Motion:
     """Parse a BVH file (see the module docstring); every limit above raises a :class:`BvhError`."""
     path = Path(path)
     raw = _read_raw(path)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise BvhError("empty file", path=path)
     lines = _lines(raw, path)
     del raw
@@ -430,11 +434,10 @@ def _fps(frame_time: float) -> float:
 def _locate_bad_line(data: list[tuple[int, str]], width: int, path: Path) -> BvhError:
     """The error for the first data line with a wrong count or a non-number (slow path)."""
     for n, line in data:
-        words = line.split()
+        words = line.split(None, width)
         if len(words) != width:
-            return BvhError(
-                f"expected {width} channel values, found {len(words)}", path=path, where=f"line {n}"
-            )
+            found = f"more than {width}" if len(words) > width else len(words)
+            return BvhError(f"expected {width} channel values, found {found}", path=path, where=f"line {n}")
         for word in words:
             try:
                 float(word)
@@ -445,6 +448,13 @@ def _locate_bad_line(data: list[tuple[int, str]], width: int, path: Path) -> Bvh
 
 def _parse_values(data: list[tuple[int, str]], width: int, path: Path) -> np.ndarray:
     """(T, width) channel values; a wrong count or a non-finite value names its line."""
+    longest = max(range(len(data)), key=lambda k: len(data[k][1]))
+    if len(data[longest][1]) > _MAX_VALUE_CHARS * (width + 1):  # before numpy sizes an array by it
+        raise BvhError(
+            f"a line of {len(data[longest][1]):,} characters cannot hold {width} channel values",
+            path=path,
+            where=f"line {data[longest][0]}",
+        )
     try:
         values = np.loadtxt([line for _, line in data], dtype=np.float64, ndmin=2, comments=None)
     except ValueError:
