@@ -9,6 +9,7 @@ import typer
 
 from emomotion import skeleton as sk
 from emomotion.cli import checks
+from emomotion.errors import ConfigError
 from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
 
 
@@ -57,7 +58,10 @@ def generate(
     checks.existing("--prompts", prompts, kind="file")
     checks.existing("--inbetween", inbetween, kind="file")
     for prompt in text or []:
-        checks.number("--text (characters)", len(prompt), low=1, high=MAX_PROMPT_CHARS)
+        if not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+            raise ConfigError(
+                f"--text needs some text, at most {MAX_PROMPT_CHARS} characters; got {len(prompt)}"
+            )
     checks.number("--length", length, low=sk.MIN_FRAMES / sk.FPS, high=sk.MAX_FRAMES / sk.FPS)
     checks.number("--num", num, low=1, high=MAX_SAMPLES)
     checks.at_least("--steps", steps, 1)
@@ -68,7 +72,6 @@ def generate(
     checks.at_least("--top-k", top_k, 1)
     checks.at_least("--keep-first", keep_first, 0)
     checks.at_least("--keep-last", keep_last, 0)
-    from emomotion.errors import ConfigError
     from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
 
     texts = list(text or [])
