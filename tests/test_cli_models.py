@@ -115,7 +115,7 @@ def test_generate_outputs(trained, tmp_path, capsys):
     ("args", "message"),
     [
         (["--text", ""], "needs some text"),
-        (["--text", "x", "--length", "30"], "between"),
+        (["--text", "x", "--length", "30"], "--length must be in [2, 9.8], got 30"),
         (["--text", "x", "--sampler", "euler"], "unknown sampler"),
         (["--text", "x", "--steps", "51"], "exceed"),
         (["--text", "x", "--format", "fbx"], "unknown format"),
@@ -197,4 +197,4 @@ def test_inbetween_with_mdm(trained, tmp_path):
 
 def test_generate_from_missing_checkpoint(tmp_path, capsys):
     rc = main(["generate", "--model", str(tmp_path / "nope"), "--text", "x", "--out", str(tmp_path / "g")])
-    assert rc == 2 and "checkpoint not found" in capsys.readouterr().err
+    assert rc == 2 and "--model: file or folder not found" in capsys.readouterr().err

@@ -54,6 +54,8 @@ def _load_npy(path: Path, fps: float | None) -> LoadedMotion:
         arr = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise MotionFormatError(f"not a readable .npy array: {exc}", path=path) from exc
+    if arr.ndim in (2, 3) and arr.shape[0] < 2:
+        raise MotionFormatError(f"a motion needs at least 2 frames, got shape {arr.shape}", path=path)
     try:
         if arr.ndim == 3 and arr.shape[1:] == (sk.NUM_JOINTS, 3):
             joints = F.check_joints(arr)
@@ -131,8 +133,16 @@ def convert(
     except ValueError as exc:
         raise ConfigError(f"unknown target {to!r}; use one of {', '.join(t.value for t in Target)}") from exc
     source = Path(source)
-    motion = load_motion(source, joint_map=joint_map, fps=fps)
     dest = Path(out) if out is not None else default_output(source, target)
-    written = write_motion(motion, target, dest, title=title)
+    # hostile input may drive arithmetic to NaN/inf: that is checked and reported as a typed error,
+    # so numpy's warnings would only add lines to it
+    with np.errstate(all="ignore"):
+        motion = load_motion(source, joint_map=joint_map, fps=fps)
+        try:
+            written = write_motion(motion, target, dest, title=title)
+        except EmomotionError as exc:
+            if exc.path is None:
+                raise type(exc)(exc.reason, path=source, where=exc.where) from exc
+            raise
     log.info("wrote %s (%d frames at %d fps)", written, motion.joints.shape[0], sk.FPS)
     return written

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+MAX_REASON_CHARS = 1000
+"""Longer reasons are cut and line breaks joined: an error message stays one readable line whatever
+the input held."""
 
 
 class EmomotionError(Exception):
     """Base class of every error the library raises on purpose."""
 
     def __init__(self, reason: str, *, path: str | Path | None = None, where: str | None = None) -> None:
+        if "\n" in reason:  # an error is one line, whatever text it quotes
+            reason = " ".join(reason.split())
+        if len(reason) > MAX_REASON_CHARS:
+            reason = f"{reason[:MAX_REASON_CHARS]}... ({len(reason):,} characters)"
         self.reason = reason
         self.path = Path(path) if path is not None else None
         self.where = where
         super().__init__(self._message())
+
+    @property
+    def line(self) -> int | None:
+        """The line number in ``where`` ("line 12" -> 12), when there is one."""
+        match = re.search(r"\bline (\d+)", self.where or "")
+        return int(match.group(1)) if match else None
 
     def _message(self) -> str:
         parts = []

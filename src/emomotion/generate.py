@@ -37,6 +37,7 @@ from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
 from emomotion.features import recover_joints
 from emomotion.io.atomic import save_npy
+from emomotion.limits import MAX_PROMPT_CHARS, MAX_SAMPLES
 from emomotion.models.condition import MotionCondition
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion, sample
 from emomotion.sampling.editing import inpaint, keep_mask, paste
@@ -45,8 +46,6 @@ from emomotion.sampling.settings import SamplingSettings, check_finite, emotion_
 from emomotion.text import build_text_encoder
 
 log = logging.getLogger(__name__)
-MAX_TEXT_CHARS = 300
-"""The one prompt limit (CLI, web demo, evaluation)."""
 
 
 @dataclass(frozen=True)
@@ -92,14 +91,15 @@ class GenerateRequest:
     def __post_init__(self) -> None:
         if not self.texts or any(not t.strip() for t in self.texts):
             raise ConfigError("every prompt needs some text")
-        if any(len(t) > MAX_TEXT_CHARS for t in self.texts):
-            raise ConfigError(f"prompts are limited to {MAX_TEXT_CHARS} characters")
+        longest = max(len(t) for t in self.texts)
+        if longest > MAX_PROMPT_CHARS:
+            raise ConfigError(f"a prompt is {longest} characters long; the limit is {MAX_PROMPT_CHARS}")
         check_finite(length=self.seconds)
         lo, hi = sk.MIN_FRAMES / sk.FPS, sk.MAX_FRAMES / sk.FPS
         if not lo <= self.seconds <= hi:
             raise ConfigError(f"length must be between {lo:g} and {hi:g} seconds, got {self.seconds:g}")
-        if not 1 <= self.num <= 64:
-            raise ConfigError(f"num must be in [1, 64], got {self.num}")
+        if not 1 <= self.num <= MAX_SAMPLES:
+            raise ConfigError(f"num must be in [1, {MAX_SAMPLES}], got {self.num}")
         if len(self.emotions) not in (0, 1, len(self.texts)):
             raise ConfigError(
                 f"give one emotion, or one per prompt ({len(self.texts)}), not {len(self.emotions)}"

@@ -19,7 +19,6 @@ from emomotion import skeleton as sk
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
 from emomotion.generate import (
-    MAX_TEXT_CHARS,
     GeneratedMotion,
     MotionGenerator,
     SamplingSettings,
@@ -27,6 +26,7 @@ from emomotion.generate import (
     emotion_index,
     motions_from,
 )
+from emomotion.limits import MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class RestyleRequest:
                 f"strength must be in [0, 1] (0 = unchanged, 1 = free generation), got {self.strength}"
             )
         emotion_index(self.emotion)
-        if self.text is not None and (not self.text.strip() or len(self.text) > MAX_TEXT_CHARS):
-            raise ConfigError(f"the text must hold 1 to {MAX_TEXT_CHARS} characters")
+        if self.text is not None and (not self.text.strip() or len(self.text) > MAX_PROMPT_CHARS):
+            raise ConfigError(f"the text must hold 1 to {MAX_PROMPT_CHARS} characters")
         if not 1 <= self.num <= 64:
             raise ConfigError(f"num must be in [1, 64], got {self.num}")
 

@@ -26,6 +26,8 @@ MAX_ROOT_SPEED = 12.0
 """m/s: faster pelvis motion between two frames is a discontinuity (sprinters peak near 12 m/s)."""
 MAX_JOINT_SPEED = 40.0
 """m/s: faster motion of any joint is a discontinuity (a fast punch or throw stays under ~20 m/s)."""
+MAX_RESAMPLE_SECONDS = 3600.0
+"""Longest clip resampled (the output is allocated by duration)."""
 LEG_RANGE_M = (0.25, 1.6)
 """Plausible length (m) of hip -> knee -> ankle, used to detect units."""
 
@@ -138,6 +140,12 @@ def resample(joints: np.ndarray, src_fps: float, dst_fps: float = sk.FPS) -> np.
     if n == 1 or abs(src_fps - dst_fps) < 1e-9:
         return joints.copy()
     duration = (n - 1) / src_fps
+    if not (
+        np.isfinite(duration) and duration <= MAX_RESAMPLE_SECONDS
+    ):  # the output is allocated by duration
+        raise RetargetError(
+            f"{n} frames at {src_fps:g} fps is too long to resample (over {MAX_RESAMPLE_SECONDS:g} s)"
+        )
     count = int(np.floor(duration * dst_fps + 1e-6)) + 1
     t = np.arange(count) / dst_fps * src_fps  # positions in source frames
     lo = np.clip(np.floor(t).astype(int), 0, n - 1)

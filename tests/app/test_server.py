@@ -104,3 +104,18 @@ def test_restyle_tab_over_http(served, tmp_path):
         client.predict(
             gradio_client.handle_file(str(upload)), model, "Anger", 1.5, 1.0, 5, 0, api_name="/restyle"
         )
+
+
+def test_bad_api_values_get_a_clear_message_and_one_log_line(served, capfd, caplog):
+    client = gradio_client.Client(served.url, verbose=False)
+    capfd.readouterr()
+    with caplog.at_level("INFO", logger="emomotion.app.server"):
+        for key, value, match in [
+            ("steps", "abc", "Steps must be a whole number"),
+            ("guidance", "nan", "Guidance"),
+        ]:
+            with pytest.raises(Exception, match=match):
+                client.predict(**{**api_args("a person walks", served), key: value})
+    refused = [r for r in caplog.records if r.getMessage().startswith("request refused")]
+    assert len(refused) == 2 and all("\n" not in r.getMessage() for r in refused)
+    assert "Traceback" not in capfd.readouterr().err

@@ -69,9 +69,13 @@ def test_merge_keeps_every_clip_and_split(clashing):
 
 def test_merge_refuses_to_overwrite_and_same_folder_names_get_distinct_prefixes(clashing, tmp_path):
     base, a, _ = clashing
+    twin = tmp_path / "elsewhere" / a.name  # another folder with the same name
+    shutil.copytree(a, twin)
     with pytest.raises(ConfigError, match="overwrite"):
-        merge_datasets([a, a], base / "merged")
-    summary = merge_datasets([a, a], tmp_path / "twice")
+        merge_datasets([a, twin], base / "merged")
+    with pytest.raises(ConfigError, match="the same dataset is given twice"):
+        merge_datasets([a, a.parent / ".." / a.parent.name / a.name], tmp_path / "x")  # A A, spelled apart
+    summary = merge_datasets([a, twin], tmp_path / "twice")
     assert summary.total == 2 * len(layout.read_split(a, "all"))
     assert set(summary.clips_per_input) == {"emilya", "emilya2"}
     assert "recomputed" in summary.stats

@@ -201,3 +201,22 @@ def test_fuzzed_real_file_only_raises_bvh_error(tmp_path, data):
         assert str(path) in str(exc)
         return
     assert np.isfinite(m.world_positions()).all()
+
+
+@pytest.mark.parametrize("where", ["hierarchy", "frames", "data"])
+def test_a_20mb_line_of_words_is_refused_within_a_few_times_its_size(tmp_path, where):
+    import tracemalloc
+
+    text = tiny(tmp_path, "Zrotation Xrotation Yrotation", "0 0 0").read_text()
+    words = "ab " * (7 * 2**20)  # 21 MB, 7 million words
+    anchor = {"hierarchy": "ROOT Hips", "frames": "Frames: 2", "data": "1 2 3 0 0 0"}[where]
+    bad = tmp_path / "long.bvh"
+    bad.write_text(text.replace(anchor, anchor + " " + words, 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(BvhError, match="line"):
+            read_bvh(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * len(words), f"{peak / 2**20:.0f} MB for a {len(words) / 2**20:.0f} MB line"

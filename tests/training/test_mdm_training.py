@@ -68,7 +68,10 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     straight = run_mdm(run(data, tmp_path / "a", 24, save_every=100))
     first = run_mdm(run(data, tmp_path / "b", 24, save_every=100), stop_after=10)
     assert first.name == "step00000010.safetensors" and load_train_state(first)["step"] == 10
+    stale = tmp_path / "b" / ".step00000020.safetensors.k1ll3d.tmp.safetensors"  # a write killed by SIGKILL
+    stale.write_bytes(b"half a checkpoint")
     resumed = run_mdm(run(data, tmp_path / "b", 24, save_every=100), resume=True)
+    assert not stale.exists()
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
     for key, value in a.model_state.items():
         assert torch.equal(value, b.model_state[key]), key

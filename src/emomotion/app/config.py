@@ -7,14 +7,14 @@ from pathlib import Path
 
 from emomotion import skeleton as sk
 from emomotion.errors import ConfigError
-from emomotion.generate import MAX_TEXT_CHARS
+from emomotion.limits import MAX_PROMPT_CHARS
 
 
 @dataclass(frozen=True)
 class AppLimits:
     """What one request may ask for; anything beyond gets a clear message, not a slow server."""
 
-    max_prompt_chars: int = 200
+    max_prompt_chars: int = MAX_PROMPT_CHARS  # the shared limit; a server may only lower it
     max_seconds: float = sk.MAX_FRAMES / sk.FPS  # 9.8 s, the longest motion the models saw
     max_steps: int = 1000
     max_samples: int = 4
@@ -22,9 +22,9 @@ class AppLimits:
     keep_runs: int = 100  # output folders kept; older ones are deleted
 
     def __post_init__(self) -> None:
-        if not 1 <= self.max_prompt_chars <= MAX_TEXT_CHARS:
+        if not 1 <= self.max_prompt_chars <= MAX_PROMPT_CHARS:
             raise ConfigError(
-                f"max_prompt_chars must be in [1, {MAX_TEXT_CHARS}], got {self.max_prompt_chars}"
+                f"max_prompt_chars must be in [1, {MAX_PROMPT_CHARS}], got {self.max_prompt_chars}"
             )
         lo, hi = sk.MIN_FRAMES / sk.FPS, sk.MAX_FRAMES / sk.FPS
         if not lo <= self.max_seconds <= hi:

@@ -11,7 +11,8 @@ from pathlib import Path
 from emomotion.app.runner import FORMATS, DemoRunner, RunResult, _number, _whole
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
-from emomotion.generate import MAX_INTENSITY, SamplingSettings, generate_to
+from emomotion.generate import SamplingSettings, generate_to
+from emomotion.sampling.settings import MAX_INTENSITY
 
 log = logging.getLogger(__name__)
 

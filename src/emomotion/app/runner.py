@@ -19,13 +19,14 @@ from emomotion.app.config import AppLimits
 from emomotion.app.models import ModelEntry
 from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import ConfigError
-from emomotion.generate import MAX_INTENSITY, GenerateRequest, SamplingSettings, generate_to
+from emomotion.generate import GenerateRequest, SamplingSettings, generate_to
+from emomotion.limits import MAX_GUIDANCE
+from emomotion.sampling.settings import MAX_INTENSITY
 
 log = logging.getLogger(__name__)
 
 NO_EMOTION = "none"
 FORMATS = ("npy", "bvh", "mp4")
-MAX_GUIDANCE = 20.0
 MAX_SEED = 2**31 - 1
 RUN_PREFIX = "run-"
 
@@ -93,6 +94,10 @@ class DemoRunner:
     def request(self, ui: UIRequest) -> tuple[ModelEntry, GenerateRequest]:
         """Check ``ui`` against the limits and the chosen model; a ConfigError says what to change."""
         lim = self.limits
+        for value, what in ((ui.prompt, "the prompt"), (ui.model, "the model"), (ui.sampler, "the sampler"),
+                            (ui.emotion, "the emotion")):  # fmt: skip
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{what} must be text, got {type(value).__name__}")
         prompt = (ui.prompt or "").strip()
         if not prompt:
             raise ConfigError("type a prompt first: one sentence describing the motion")

@@ -105,8 +105,9 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
         try:
             result = runner.run(ui)
         except EmomotionError as exc:
-            log.info("request refused: %s", exc.reason)
-            raise gr.Error(exc.reason[:1].upper() + exc.reason[1:], title="Cannot generate") from exc
+            log.info("request refused: %s", exc.reason)  # one line; the user sees the reason, no traceback
+            message = exc.reason[:1].upper() + exc.reason[1:]
+            raise gr.Error(message, title="Cannot generate", print_exception=False) from exc
         return str(result.video), [str(f) for f in result.files], result.message
 
     def on_restyle(
@@ -234,8 +235,11 @@ def build_app(runner: DemoRunner) -> gr.Blocks:
         model.change(on_model, inputs=model, outputs=[emotion, intensity, sampler, steps, info])
         inputs = [prompt, model, emotion, intensity, sampler, steps, seconds, num, seed, guidance]
         outputs = [video, files, status]
-        button.click(on_generate, inputs=inputs, outputs=outputs, api_name="generate", concurrency_id="gen")
-        prompt.submit(on_generate, inputs=inputs, outputs=outputs, concurrency_id="gen")
+        # preprocess=False: the values reach DemoRunner as sent, and it checks each one with a message
+        # naming it (gradio's own slider check fails on a string with a bare TypeError and a traceback)
+        events = {"inputs": inputs, "outputs": outputs, "concurrency_id": "gen", "preprocess": False}
+        button.click(on_generate, api_name="generate", **events)  # type: ignore[arg-type]
+        prompt.submit(on_generate, **events)  # type: ignore[arg-type]
     demo.queue(default_concurrency_limit=1, max_size=lim.queue_size)
     return demo
 

@@ -1,9 +1,11 @@
 """The ``emomotion`` command line: parse arguments, build a config, call one library function.
 
 Each command group lives in its own module here; this one assembles them. A typed :class:`~emomotion.errors.EmomotionError` prints one line naming the file and the reason and
-exits with code 2; ``--debug`` (anywhere on the line) shows the traceback instead. ``--threads N`` (before
-the command) sets torch's CPU threads per process (default: :func:`emomotion.threads.default_threads`).
-Under a distributed launcher only process 0 logs at INFO level; the others log warnings and errors.
+exits with code 2, and so does a bad option value (checked before any work, see
+:mod:`emomotion.cli.checks`); ``--debug`` (anywhere on the line) shows the traceback instead.
+``--threads N`` (before the command) sets torch's CPU threads per process (default:
+:func:`emomotion.threads.default_threads`). Under a distributed launcher only process 0 logs at INFO
+level; the others log warnings and errors.
 """
 
 from __future__ import annotations
@@ -69,12 +71,23 @@ def main(argv: list[str] | None = None) -> int:
         level = logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(args=args, prog_name="emomotion")  # usage errors and --help exit through SystemExit
+        code = app(args=args, prog_name="emomotion", standalone_mode=False)
     except EmomotionError as exc:
         if debug:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except SystemExit as exc:  # typer's way of finishing (0) or reporting a usage error (2)
+    except typer.TyperException as exc:  # typer's (vendored click's) usage errors: one line naming the option
+        if type(exc).__name__ == "NoArgsIsHelpError":  # no arguments: the help text
+            exc.show()  # type: ignore[attr-defined]
+            return exc.exit_code
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    return 0
+    return code if isinstance(code, int) else 0

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 
 def convert(
     source: Annotated[Path, typer.Argument(help="A .bvh, joints .npy (T,22,3) or features .npy (T,263).")],
@@ -20,6 +22,8 @@ def convert(
     fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of a joints .npy input.")] = None,
 ) -> None:
     """Convert a motion between BVH, joints, features, and gif/mp4 animations."""
+    checks.existing("SOURCE", source, kind="file")
+    checks.number("--fps", fps, low=1, high=10_000)
     from emomotion.convert import convert as run
 
     written = run(source, to, out, joint_map=joint_map, fps=fps)

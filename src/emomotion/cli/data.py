@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 data_app = typer.Typer(help="Build, merge and inspect HumanML3D-layout datasets.", no_args_is_help=True)
 
 
@@ -41,11 +43,22 @@ def data_build(
             "--emotions-only", help="Keep only clips with an emotion label (others listed as skipped)."
         ),
     ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with an error when any input was skipped.")
+    ] = False,
 ) -> None:
-    """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source."""
+    """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source.
+
+    An input that cannot be used never stops the build: it is listed, with its reason, under
+    ``skipped`` in the manifest (``--strict`` then makes the exit status 2)."""
+    checks.existing("--input", input)
+    checks.existing("--labels", labels, kind="file")
+    checks.at_least("--workers", workers, 1)
+    checks.at_least("--captions", captions, 1)
+    checks.at_least("--clips-per-pair", clips_per_pair, 1)
     from emomotion.data.build import BuildConfig, build_dataset
     from emomotion.data.splits import SplitConfig
-    from emomotion.errors import ConfigError
+    from emomotion.errors import ConfigError, DatasetError
 
     try:
         shares = tuple(float(x) for x in ratios.split(","))
@@ -68,7 +81,12 @@ def data_build(
         emotions_only=emotions_only,
         options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
     )
-    typer.echo(build_dataset(cfg).describe())
+    summary = build_dataset(cfg)
+    typer.echo(summary.describe())
+    if strict and summary.skipped:
+        raise DatasetError(
+            f"--strict: {len(summary.skipped)} input(s) skipped (listed in manifest.json)", path=out
+        )
 
 
 @data_app.command("merge")
@@ -86,6 +104,9 @@ def data_merge(
     overwrite: Annotated[bool, typer.Option("--overwrite")] = False,
 ) -> None:
     """Merge datasets: per-source id prefixes, splits kept, manifests merged."""
+    for path in inputs:
+        checks.existing("INPUTS", path, kind="folder")
+    checks.existing("--stats-from", stats_from, kind="folder")
     from emomotion.data.merge import merge_datasets
 
     summary = merge_datasets(inputs, out, prefixes=prefix or None, stats_from=stats_from, overwrite=overwrite)
@@ -100,6 +121,7 @@ def data_inspect(
     ] = None,
 ) -> None:
     """Counts per emotion x action x split, lengths, and every problem found; a PNG summary."""
+    checks.existing("ROOT", root, kind="folder")
     from emomotion.data.inspect import inspect_dataset
 
     report = inspect_dataset(root, png=png or root / "inspect.png")

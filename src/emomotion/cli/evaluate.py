@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 
 def eval_cmd(
     model: Annotated[list[Path], typer.Option("--model", help="Checkpoint or run directory (repeatable).")],
@@ -43,6 +45,13 @@ def eval_cmd(
     ] = None,
 ) -> None:
     """Evaluate models side by side: report.md, metrics.json/csv, plots and a grid in --out."""
+    for path in model:
+        checks.existing("--model", path)
+    checks.existing("--data", data, kind="folder")
+    checks.existing("--evaluator", evaluator)
+    checks.existing("--emotion-classifier", emotion_classifier)
+    checks.at_least("--reps", reps, 1)
+    checks.at_least("--mm-texts", mm_texts, 0)
     from emomotion.checkpoint import load_checkpoint
     from emomotion.errors import ConfigError
     from emomotion.evaluation.compare import Entry, compare, parse_setting
@@ -86,6 +95,13 @@ def diagnose_mmm_cmd(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Codebook usage, perplexity, repeated tokens, histogram divergence and the static rate."""
+    checks.existing("--model", model)
+    checks.existing("--data", data, kind="folder")
+    checks.at_least("--steps", steps, 1)
+    checks.number("--temperature", temperature, low=0, high=100)
+    checks.at_least("--top-k", top_k, 1)
+    checks.number("--guidance", guidance, low=0, high=100)
+    checks.at_least("--num", num, 1)
     from emomotion.evaluation.diagnose import diagnose_checkpoint
     from emomotion.sampling.masked import MaskedDecodingConfig
 

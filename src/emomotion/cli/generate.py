@@ -7,6 +7,12 @@ from typing import Annotated
 
 import typer
 
+from emomotion import skeleton as sk
+from emomotion.cli import checks
+from emomotion.errors import ConfigError
+from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
+from emomotion.sampling.settings import MAX_INTENSITY
+
 Emotion = Annotated[
     list[str] | None,
     typer.Option(
@@ -109,8 +115,28 @@ def generate(
     text_encoder_path: TextEncoderPath = None,
 ) -> None:
     """Generate motion from text: features/joints .npy, .bvh, and animations."""
+    checks.existing("--model", model)
+    checks.existing("--prompts", prompts, kind="file")
+    checks.existing("--inbetween", inbetween, kind="file")
+    for prompt in text or []:
+        if not prompt.strip() or len(prompt) > MAX_PROMPT_CHARS:
+            raise ConfigError(
+                f"--text needs some text, at most {MAX_PROMPT_CHARS} characters; got {len(prompt)}"
+            )
+    checks.number("--length", length, low=sk.MIN_FRAMES / sk.FPS, high=sk.MAX_FRAMES / sk.FPS)
+    checks.number("--num", num, low=1, high=MAX_SAMPLES)
+    checks.at_least("--steps", steps, 1)
+    checks.number("--guidance", guidance, low=0, high=MAX_GUIDANCE)
+    checks.number("--emotion-scale", emotion_scale, low=0, high=MAX_GUIDANCE)
+    checks.number("--intensity", intensity, low=0, high=MAX_INTENSITY)
+    checks.number("--eta", eta, low=0, high=1)
+    checks.at_least("--emotion-guidance-scale", emotion_guidance_scale, 0)
+    checks.existing("--emotion-guidance", emotion_guidance)
+    checks.number("--temperature", temperature, low=0, high=100)
+    checks.at_least("--top-k", top_k, 1)
+    checks.at_least("--keep-first", keep_first, 0)
+    checks.at_least("--keep-last", keep_last, 0)
     from emomotion.checkpoint import load_checkpoint
-    from emomotion.errors import ConfigError
     from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings, generate_to
 
     items: list[tuple[str, str | None]] = [(t, None) for t in text or []]
@@ -178,6 +204,10 @@ def restyle(
     from emomotion.restyle import RestyleRequest
     from emomotion.restyle import restyle as run
 
+    checks.existing("--model", model)
+    checks.existing("--emotion-guidance", emotion_guidance)
+    checks.number("--strength", strength, low=0, high=1)
+    checks.number("--num", num, low=1, high=MAX_SAMPLES)
     if emotion_guidance_scale > 0 and emotion_guidance is None:
         raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
     settings = SamplingSettings(
@@ -225,6 +255,9 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web demo: generate emotional motion in the browser."""
+    for path in model:
+        checks.existing("--model", path)
+    checks.number("--port", port, low=0, high=65535)
     from emomotion.app import ServeConfig
     from emomotion.app import serve as run
     from emomotion.demo import demo_models
@@ -251,6 +284,7 @@ def demo(
     scale: Annotated[float, typer.Option("--scale", help="Multiply every training step count.")] = 1.0,
 ) -> None:
     """Run the whole method in miniature on the embedded synthetic data (no downloads, CPU only)."""
+    checks.number("--scale", scale, low=0, low_open=True, high=1000)
     from emomotion.demo import run_demo
 
     report = run_demo(out, scale=scale)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 import_app = typer.Typer(help="Import official checkpoints as emomotion checkpoints.", no_args_is_help=True)
 
 
@@ -24,6 +26,10 @@ def import_mdm_cmd(
     no_ema: Annotated[bool, typer.Option("--no-ema", help="Take 'model', not 'model_avg'.")] = False,
 ) -> None:
     """Import an official MDM checkpoint (trans_enc / trans_dec, CLIP or DistilBERT)."""
+    checks.existing("MODEL", model, kind="file")
+    checks.existing("--stats", stats, kind="folder")
+    checks.existing("--args", args, kind="file")
+    checks.existing("--text-encoder-path", text_encoder_path)
     from emomotion.importers.mdm import import_mdm
 
     typer.echo(
@@ -56,6 +62,11 @@ def import_mmm_cmd(
     ] = 16,
 ) -> None:
     """Import official MMM weights. The VQ is taken from --vq; the copy inside --trans is only compared."""
+    checks.existing("--vq", vq, kind="file")
+    checks.existing("--trans", trans, kind="file")
+    checks.existing("--stats", stats, kind="folder")
+    checks.existing("--text-encoder-path", text_encoder_path)
+    checks.at_least("--num-heads", num_heads, 1)
     from emomotion.importers.mmm import import_mmm
 
     typer.echo(
@@ -85,6 +96,10 @@ def import_t2m_evaluator_cmd(
     out: Annotated[Path, typer.Option("--out", help="Output .safetensors checkpoint.")],
 ) -> None:
     """Import the official T2M evaluator (text_mot_match) with its GloVe vocabulary."""
+    checks.existing("MODEL", model)
+    checks.existing("--glove", glove, kind="folder")
+    checks.existing("--mean", mean, kind="file")
+    checks.existing("--std", std, kind="file")
     from emomotion.importers.t2m_evaluator import import_t2m_evaluator
 
     typer.echo(str(import_t2m_evaluator(model, glove, out, mean=mean, std=std)))

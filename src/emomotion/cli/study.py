@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 study_app = typer.Typer(help="Run the whole method as one resumable study.", no_args_is_help=True)
 
 
@@ -27,6 +29,8 @@ def study_run(
     ] = None,
 ) -> None:
     """Run every stage not yet done (an interrupted study resumes where it stopped)."""
+    checks.existing("CONFIG", config, kind="file")
+    checks.number("--scale", scale, low=0, low_open=True, high=1000)
     from emomotion.study import load_study_config, run_study
 
     cfg = load_study_config(config).scaled(scale, full_size)

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from emomotion.cli import checks
+
 train_app = typer.Typer(help="Train a model from scratch on a dataset.", no_args_is_help=True)
 finetune_app = typer.Typer(help="Fine-tune a trained model on another dataset.", no_args_is_help=True)
 
@@ -49,6 +51,11 @@ def train_mdm(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
     """Train MDM (x0-predicting diffusion) on a dataset."""
+    checks.existing("--data", data, kind="folder")
+    checks.existing("--text-encoder-path", text_encoder_path)
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
+    checks.number("--diffusion-steps", diffusion_steps, low=1, high=10_000)
+    checks.at_least("--warmup", warmup, 0)
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
     from emomotion.training.config import TrainConfig
@@ -127,6 +134,16 @@ def finetune_mdm(
 ) -> None:
     """Fine-tune an MDM checkpoint (full, freeze or LoRA; optional replay), keeping its normalisation
     and text encoder."""
+    checks.existing("--from", source)
+    checks.existing("--data", data, kind="folder")
+    checks.existing("--replay", replay, kind="folder")
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
+    checks.at_least("--lora-rank", lora_rank, 1)
+    checks.positive("--lora-alpha", lora_alpha)
+    checks.at_least("--freeze-layers", freeze_layers, 0)
+    checks.fraction("--replay-ratio", replay_ratio, high_open=True)
+    checks.at_least("--eval-every", eval_every, 0)
+    checks.at_least("--patience", patience, 0)
     from emomotion.checkpoint import load_checkpoint
     from emomotion.training.config import TrainConfig
     from emomotion.training.finetune import FinetuneConfig
@@ -198,6 +215,9 @@ def train_vq(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the motion VQ-VAE (MMM / T2M-GPT architecture)."""
+    checks.existing("--data", data, kind="folder")
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
+    checks.at_least("--window", window, 4)
     from emomotion.training.vq import VQRun, run_vq
 
     train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
@@ -225,6 +245,10 @@ def train_mmm(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the masked motion transformer over a trained VQ-VAE's tokens."""
+    checks.existing("--data", data, kind="folder")
+    checks.existing("--vq", vq)
+    checks.existing("--text-encoder-path", text_encoder_path)
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
     from emomotion.text import TextEncoderSpec
     from emomotion.training.mmm import MMMRun, run_mmm
 
@@ -265,6 +289,14 @@ def finetune_mmm(
     ] = 0,
 ) -> None:
     """Fine-tune an MMM checkpoint's transformer (VQ frozen, base statistics kept)."""
+    checks.existing("--from", source)
+    checks.existing("--data", data, kind="folder")
+    checks.existing("--replay", replay, kind="folder")
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
+    checks.at_least("--lora-rank", lora_rank, 1)
+    checks.fraction("--replay-ratio", replay_ratio, high_open=True)
+    checks.at_least("--eval-every", eval_every, 0)
+    checks.at_least("--patience", patience, 0)
     from dataclasses import replace
 
     from emomotion.training.finetune import FinetuneConfig
@@ -299,6 +331,8 @@ def train_evaluator(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the text-motion evaluator (Guo et al. design, contrastive) with its own statistics."""
+    checks.existing("--data", data, kind="folder")
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
     from emomotion.training.config import TrainConfig
     from emomotion.training.evaluator import EvaluatorRun, run_evaluator
 
@@ -321,6 +355,8 @@ def train_emotion_classifier(
     resume: Annotated[bool, typer.Option("--resume")] = False,
 ) -> None:
     """Train the motion emotion classifier used to score generated motion."""
+    checks.existing("--data", data, kind="folder")
+    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
     from emomotion.training.config import TrainConfig
     from emomotion.training.emotion_classifier import EmotionClassifierRun, run_emotion_classifier
 

@@ -121,9 +121,14 @@ def _process(source_name: str, clip: SourceClip, ctx: BuildContext, n_captions: 
             )
         )
         captions = tuple(make_caption(t) for t in texts)
+        joints = F.recover_joints(processed.features).astype(np.float32)
     except EmomotionError as exc:
-        return Skipped(where, exc.reason if exc.path else str(exc))
-    joints = F.recover_joints(processed.features).astype(np.float32)
+        if exc.path is None:
+            return Skipped(where, str(exc), exc.line)  # str() starts with the line when there is one
+        return Skipped(where, f"{exc.where}: {exc.reason}" if exc.where else exc.reason, exc.line)
+    except Exception as exc:
+        log.debug("unexpected failure on %s", where, exc_info=True)
+        return Skipped(where, f"unexpected {type(exc).__name__}: {str(exc)[:300]}")
     return _Done(clip, processed.features, joints, captions, loaded.info, int(loaded.joints.shape[0]))
 
 
@@ -258,9 +263,9 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
                 records[vid] = _record(result, vid, split, origin)
                 final_splits[vid] = split
     if not records:
+        first = f"; first: {skipped[0].path}: {skipped[0].reason}" if skipped else ""
         raise ConfigError(
-            f"no clip of {cfg.source!r} could be built; see the skipped list:\n"
-            + "\n".join(f"{s.path}: {s.reason}" for s in skipped)
+            f"no clip of {cfg.source!r} could be built: {len(skipped)} input(s) skipped (each logged above){first}"
         )
     if stats.count == 0:
         raise ConfigError(f"the {cfg.stats_split} split is empty: cannot compute Mean/Std")

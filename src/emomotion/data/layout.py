@@ -77,6 +77,8 @@ def save_stats(root: Path, mean: np.ndarray, std: np.ndarray) -> None:
 
 
 def load_stats(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not root.is_dir():
+        raise DatasetError("dataset folder not found", path=root)
     try:
         mean, std = np.load(root / "Mean.npy"), np.load(root / "Std.npy")
     except FileNotFoundError as exc:

@@ -84,6 +84,11 @@ def merge_datasets(
     inputs = [Path(p) for p in inputs]
     if len(inputs) < 2:
         raise ConfigError("merge needs at least two datasets")
+    first_seen: dict[Path, Path] = {}
+    for p in inputs:  # the same folder twice (any spelling, links included) would duplicate every clip
+        twin = first_seen.setdefault(p.resolve(), p)
+        if twin is not p:
+            raise ConfigError(f"the same dataset is given twice ({twin} and {p}); merge each once", path=p)
     names = list(prefixes) if prefixes else [_prefix_for(p) for p in inputs]
     if len(names) != len(inputs):
         raise ConfigError(f"{len(inputs)} datasets but {len(names)} prefixes")

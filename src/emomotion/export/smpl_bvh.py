@@ -21,6 +21,7 @@ from scipy.spatial.transform import Rotation
 from emomotion import features as F
 from emomotion import geometry as g
 from emomotion import skeleton as sk
+from emomotion.errors import MotionFormatError
 from emomotion.io.bvh import BvhSkeleton, Motion, write_bvh
 
 BVH_NAMES: tuple[str, ...] = (
@@ -117,6 +118,8 @@ def joints_to_bvh_motion(joints: np.ndarray, *, fps: float = sk.FPS, units: str 
     parents = np.array(sk.PARENTS)
     local_rot = np.einsum("...ji,...jk->...ik", world[:, np.maximum(parents, 0)], world)  # parent^T @ world
     local_rot[:, 0] = world[:, 0]
+    if not np.isfinite(local_rot).all():
+        raise MotionFormatError("joints coincide (a degenerate pose): joint rotations are undefined")
 
     order = _dfs_order()
     new_index = {old: new for new, old in enumerate(order)}

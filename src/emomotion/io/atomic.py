@@ -26,6 +26,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    # (the name pattern ".NAME.XXXX.tmpSUFFIX" is what remove_stale_temps finds)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -34,6 +35,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temp files that writers killed mid-write (SIGKILL, power loss) left in ``folder``."""
+    stale = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def save_npy(path: str | Path, array: np.ndarray) -> Path:

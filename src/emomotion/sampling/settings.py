@@ -10,6 +10,7 @@ import numpy as np
 
 from emomotion.data.emotions import EMOTION_INDEX, EMOTIONS, canonical_label, emotions_in_caption
 from emomotion.errors import ConfigError
+from emomotion.limits import MAX_GUIDANCE
 from emomotion.sampling.diffusion import SAMPLERS
 
 MAX_INTENSITY = 3.0
@@ -39,20 +40,20 @@ class SamplingSettings:
         )  # fmt: skip
         if self.steps is not None and self.steps < 0:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
-        if self.guidance is not None and self.guidance < 0:
-            raise ConfigError(f"guidance must be >= 0, got {self.guidance:g}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= MAX_GUIDANCE:
+            raise ConfigError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {self.guidance:g}")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise ConfigError(f"eta must be in [0, 1], got {self.eta:g}")
-        if self.emotion_scale is not None and self.emotion_scale < 0:
-            raise ConfigError(f"emotion scale must be >= 0, got {self.emotion_scale:g}")
+        if self.emotion_scale is not None and not 0.0 <= self.emotion_scale <= MAX_GUIDANCE:
+            raise ConfigError(f"emotion scale must be in [0, {MAX_GUIDANCE:g}], got {self.emotion_scale:g}")
         if not 0.0 <= self.intensity <= MAX_INTENSITY:
             raise ConfigError(f"intensity must be in [0, {MAX_INTENSITY:g}], got {self.intensity:g}")
         if self.emotion_guidance_scale < 0:
             raise ConfigError(f"emotion guidance scale must be >= 0, got {self.emotion_guidance_scale:g}")
         if self.emotion_guidance_scale > 0 and self.emotion_guidance is None:
             raise ConfigError("an emotion guidance scale needs an emotion classifier (--emotion-guidance)")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature:g}")
+        if not 0.0 <= self.temperature <= 100.0:
+            raise ConfigError(f"temperature must be in [0, 100], got {self.temperature:g}")
         if self.top_k is not None and self.top_k < 0:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
 

@@ -41,6 +41,10 @@ class TrainConfig:
             raise ConfigError("need eval_every >= 0, val_batches >= 1 and patience >= 0")
         if self.patience and not self.eval_every:
             raise ConfigError("early stopping (patience) needs validation: set eval_every")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr}")
+        if not (0.0 <= self.weight_decay < math.inf and 0.0 <= self.grad_clip < math.inf):
+            raise ConfigError("weight_decay and grad_clip must be finite and >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.mixed_precision not in ("no", "bf16"):

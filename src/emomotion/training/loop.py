@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 from emomotion.checkpoint import checkpoint_name, resolve_checkpoint
 from emomotion.data.dataset import collate
 from emomotion.errors import CheckpointError, ConfigError
+from emomotion.io.atomic import remove_stale_temps
 from emomotion.progress import progress_bar
 from emomotion.training.config import MetaFn, TrainConfig, TrainDataset, TrainStep, lr_factor
 from emomotion.training.ema import EMA
@@ -108,6 +109,8 @@ def train_loop(
     early = EarlyStopping()
     val_start = val_dataset.rng_state() if val_dataset is not None else None
     if resume:
+        for stale in remove_stale_temps(run_dir):
+            log.info("removed %s, left by an interrupted checkpoint write", stale.name)
         try:
             last = resolve_checkpoint(run_dir)
         except CheckpointError:

@@ -45,7 +45,8 @@ class Skipped:
     """An input that was not used, and why (every one is listed in the manifest)."""
 
     path: str
-    reason: str
+    reason: str  # with the line number when there is one ("line 12: ...")
+    line: int | None = None
 
 
 @dataclass(frozen=True)
