@@ -99,7 +99,8 @@ def place_toes(
     rotations: np.ndarray | None,
 ) -> tuple[RigMapping, np.ndarray]:
     """Give every synthesised toe its vector in the ankle's frame: the ankle's End Site when it points
-    forward, else a foot's length forward and down on the frame where the legs are straightest."""
+    forward, else a foot's length forward and down on the frame where the ankle is lowest (the foot
+    flat on the floor)."""
     feet = [
         f
         for f in FEET
@@ -109,15 +110,17 @@ def place_toes(
         return mapping, joints
     up = _up(joints)
     height = joints @ up
-    frame = int(np.argmax(height[:, 0] - 0.5 * (height[:, 7] + height[:, 8])))
-    pose = joints[frame]
-    forward = np.cross(pose[1] - pose[2], up)
-    forward /= max(float(np.linalg.norm(forward)), 1e-12)
     leg = float(np.median(_leg_lengths(joints)))
     for f in feet:
         name = sk.JOINT_NAMES[f]
         src = mapping.joints[name]
         k = list(names).index(src.toe_from)
+        frame = int(
+            np.argmin(height[:, sk.PARENTS[f]])
+        )  # the ankle at its lowest: the foot flat on the floor
+        pose = joints[frame]
+        forward = np.cross(pose[1] - pose[2], up)
+        forward /= max(float(np.linalg.norm(forward)), 1e-12)
         rot = rotations[frame, k]
         end = rig.end_sites.get(k) if rig is not None else None
         if (
