@@ -10,7 +10,7 @@ import pytest
 
 from emomotion import features as F
 from emomotion import skeleton as sk
-from emomotion.errors import ConfigError, JointMapError, RetargetError
+from emomotion.errors import ConfigError, JointMapError
 from emomotion.io.bvh import read_bvh
 from emomotion.joint_maps import get_joint_map, guess_joint_map, joint_map_names, load_joint_map_file
 from emomotion.retarget import find_jumps, resample, retarget, select_joints

@@ -63,3 +63,12 @@ def scale_from_leg(leg: float) -> tuple[float, str, str]:
             return scale, name, f"{name} (a leg of {leg:.4g} {name})"
     scale = REFERENCE_LEG / leg
     return scale, "skeleton", f"no unit fits a leg of {leg:.4g}: {scale:.4g} m/unit from the skeleton's size"
+
+
+def units_option(units: str | None, scale: float | None) -> Units | None:
+    """The ``--units`` / ``--scale`` pair of the command line as one override (None: not given)."""
+    if units is not None and scale is not None:
+        raise ConfigError("give --units or --scale, not both")
+    if scale is not None:
+        return parse_units(scale, what="--scale")
+    return parse_units(units, what="--units") if units is not None else None
