@@ -324,6 +324,20 @@ def test_xsens_one_spine_no_neck_inches_120fps(tmp_path):
     body_checks(result.joints, "xsens-one-spine")
 
 
+def test_rig_without_usable_names_is_mapped_from_its_rest_pose(tmp_path):
+    """Xsens's rest pose (arms hanging) with every name replaced: legs end lowest, arms are the
+    lateral chains, the head the highest end, left from the toes' forward direction."""
+    rig = EditRig.read(shared_path(*XSENS), slice(0, 120))
+    rig.rename({n: f"joint{k:02d}" for k, n in enumerate(rig.names)})
+    result = convert(rig, tmp_path / "anonymous.bvh")
+    assert result.report.mapping["method"] == "names and rest-pose geometry"
+    original = retarget(read_bvh(shared_path(*XSENS)), "xsens").joints[: result.joints.shape[0]]
+    np.testing.assert_allclose(
+        result.joints[:, LIMBS + [10, 11, 13, 14]], original[:, LIMBS + [10, 11, 13, 14]], atol=1e-4
+    )
+    body_checks(result.joints, "anonymous")
+
+
 def test_scale_from_the_leg():
     assert scale_from_leg(80.0)[1] == "cm" and scale_from_leg(33.0)[1] == "in"
     assert scale_from_leg(0.82)[1] == "m" and scale_from_leg(2.7)[1] == "ft"

@@ -16,7 +16,10 @@ def data_build(
         str, typer.Argument(help="emilya | bandai | bvh | synthetic (see `emomotion data sources`)")
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder (HumanML3D layout).")],
-    input: Annotated[Path | None, typer.Option("--input", help="The source's folder.")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", help="The source's folder, or a .tar/.tar.gz/.tar.zst/.zip of it."),
+    ] = None,
     mirror: Annotated[
         bool, typer.Option("--mirror", help="Also write left/right mirrored clips (M + id).")
     ] = False,
@@ -41,11 +44,16 @@ def data_build(
             "--emotions-only", help="Keep only clips with an emotion label (others listed as skipped)."
         ),
     ] = False,
+    units: Annotated[
+        str | None, typer.Option("--units", help="BVH units: m, cm, mm, in, ft or metres per unit.")
+    ] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="BVH metres per file unit.")] = None,
 ) -> None:
     """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source."""
     from emomotion.data.build import BuildConfig, build_dataset
     from emomotion.data.splits import SplitConfig
     from emomotion.errors import ConfigError
+    from emomotion.rigs.units import units_option
 
     try:
         shares = tuple(float(x) for x in ratios.split(","))
@@ -66,6 +74,7 @@ def data_build(
         captions_per_clip=captions,
         overwrite=overwrite,
         emotions_only=emotions_only,
+        units=units_option(units, scale),
         options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
     )
     typer.echo(build_dataset(cfg).describe())

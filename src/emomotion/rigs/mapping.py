@@ -401,10 +401,9 @@ def auto_map(rig: Rig) -> RigMapping:
         method = "names and rest-pose geometry"
         notes.append(f"limbs without usable names ({', '.join(missing)}) found from the rest pose")
     lj, rj = limbs["L"].joints, limbs["R"].joints
-    pelvis_pick = _pick(rig, cands.get(("pelvis", None), []), above=rig.lca(lj["hip"], rj["hip"]))
-    pelvis_pick = pelvis_pick or _pick(rig, cands.get(("pelvis", None), []))
     legs_meet = rig.lca(lj["hip"], rj["hip"])
-    if pelvis_pick is not None and rig.is_ancestor(pelvis_pick[1], legs_meet):
+    pelvis_pick = _pick(rig, [c for c in cands.get(("pelvis", None), []) if rig.is_ancestor(c[1], legs_meet)])
+    if pelvis_pick is not None:
         pelvis, pelvis_how = pelvis_pick[1], ("name", CONFIDENCE[pelvis_pick[0]])
     else:
         pelvis, pelvis_how = legs_meet, ("geometry", 0.7)
