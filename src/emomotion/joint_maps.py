@@ -90,7 +90,14 @@ class JointMap:
         return tuple(seen)
 
     def as_mapping(self, method: str) -> RigMapping:
-        """This map as a :class:`~emomotion.rigs.mapping.RigMapping` (every joint sourced by the map)."""
+        """This map as a :class:`~emomotion.rigs.mapping.RigMapping` (every joint sourced by the map;
+        made once per method, so its blend weights are computed once)."""
+        cache = self.__dict__.setdefault("_mappings", {})
+        if method not in cache:
+            cache[method] = self._mapping(method)
+        return cache[method]
+
+    def _mapping(self, method: str) -> RigMapping:
         return RigMapping(
             self.name,
             method,

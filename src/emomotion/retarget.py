@@ -69,7 +69,7 @@ class RetargetReport:
     scale: float = 1.0  # metres per source unit
     scale_from: str = ""
     bind_frames: tuple[int, int] = (0, 0)  # leading, trailing bind-pose frames dropped
-    mapping: dict[str, Any] = field(default_factory=dict)  # RigMapping.to_dict()
+    mapping: dict[str, Any] = field(default_factory=dict)  # RigMapping.summary
     warnings: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def rig_of(motion: PoseSequence) -> Rig | None:
 
 
 def resolve_mapping(
-    names: tuple[str, ...], rig: Rig | None, joint_map: str | Path | JointMap | None
+    names: tuple[str, ...], motion: PoseSequence, joint_map: str | Path | JointMap | None
 ) -> RigMapping:
     """The given map; else a registered map whose joints all exist; else a guess from the rig."""
     if joint_map is not None:
@@ -136,6 +136,7 @@ def resolve_mapping(
         jm = guess_joint_map(names)
         return jm.as_mapping("registered map, all its joints found")
     except JointMapError:
+        rig = rig_of(motion)
         if rig is None:
             raise
     return auto_map(rig)
@@ -213,14 +214,15 @@ def retarget(
     path = source if source is not None else getattr(motion, "source", None)
     try:
         names = tuple(motion.names)
-        rig = rig_of(motion)
-        mapping = resolve_mapping(names, rig, joint_map)
+        mapping = resolve_mapping(names, motion, joint_map)
         positions = motion.world_positions()
         raw = select_joints(names, positions, mapping)
         if not np.isfinite(raw).all():
             raise RetargetError("forward kinematics produced non-finite positions")
         world_rotations = getattr(motion, "world_rotations", None)
-        mapping, raw, _ = repair_degenerate(mapping, raw, names, positions, rig, world_rotations)
+        mapping, raw, _ = repair_degenerate(
+            mapping, raw, names, positions, lambda: rig_of(motion), world_rotations
+        )
         check_sides(raw)
         leg = _leg_length(raw)
         wanted = parse_units(units, what="--units") if units is not None else mapping.units
@@ -241,7 +243,8 @@ def retarget(
     n = joints.shape[0]
     notes: list[str] = []
     warnings: list[str] = []
-    lead, trail = find_bind_frames(joints) if trim_jumps else (0, 0)
+    leg_m = leg * scale
+    lead, trail = find_bind_frames(joints, leg_m) if trim_jumps else (0, 0)
     if lead or trail:
         notes.append(f"bind pose dropped: {lead} leading and {trail} trailing frame(s)")
     body = joints[lead : n - trail]
@@ -256,7 +259,7 @@ def retarget(
     for note in notes:
         log.info("%s: %s", path or "motion", note)
     frame_time = f"Frame Time {1.0 / motion.fps:.6g} s ({motion.fps:g} fps)"
-    warnings += speed_warnings(joints[start:stop], motion.fps, frame_time)
+    warnings += speed_warnings(joints[start:stop], motion.fps, leg_m, frame_time)
     out = resample(joints[start:stop], motion.fps, fps)
     if out.shape[0] < sk.MIN_FRAMES * fps / sk.FPS:
         warnings.append(
@@ -280,7 +283,7 @@ def retarget(
         scale=float(scale),
         scale_from=scale_from,
         bind_frames=(int(lead), int(trail)),
-        mapping=mapping.to_dict(),
+        mapping=mapping.summary,
         warnings=tuple(warnings),
     )
     return RetargetResult(joints=out, report=report)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -88,6 +89,18 @@ class RigMapping:
                 seen.setdefault(name, None)
         return tuple(seen)
 
+    def weights(self, names: tuple[str, ...]) -> np.ndarray:
+        """(22, len(names)) blend weights over the source joints (toes carried by rotation excluded)."""
+        cache = self.__dict__.setdefault("_weights", {})
+        if names not in cache:
+            index = {n: i for i, n in enumerate(names)}
+            w = np.zeros((sk.NUM_JOINTS, len(names)))
+            for j, smpl in enumerate(sk.JOINT_NAMES):
+                for name, weight in self.joints[smpl].blend:
+                    w[j, index[name]] += weight
+            cache[names] = w
+        return cache[names]
+
     def with_joint(self, smpl: str, source: JointSource, note: str) -> RigMapping:
         joints = dict(self.joints)
         joints[smpl] = source
@@ -101,7 +114,9 @@ class RigMapping:
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """The mapping as the report and the manifest record it (computed once; do not modify)."""
         return {
             "name": self.name,
             "method": self.method,
@@ -470,8 +485,9 @@ def auto_map(rig: Rig) -> RigMapping:
 def check_sides(joints: np.ndarray) -> None:
     """Left hip and left shoulder must be on the same side (SMPL joints over frames): names that
     disagree are an error."""
-    hips = joints[:, sk.JOINT_INDEX["l_hip"]] - joints[:, sk.JOINT_INDEX["r_hip"]]
-    shoulders = joints[:, sk.JOINT_INDEX["l_shoulder"]] - joints[:, sk.JOINT_INDEX["r_shoulder"]]
+    sample = joints[:: max(1, joints.shape[0] // 32)]
+    hips = sample[:, sk.JOINT_INDEX["l_hip"]] - sample[:, sk.JOINT_INDEX["r_hip"]]
+    shoulders = sample[:, sk.JOINT_INDEX["l_shoulder"]] - sample[:, sk.JOINT_INDEX["r_shoulder"]]
     if float(np.median((hips * shoulders).sum(-1))) < 0:
         raise RetargetError(
             "left and right disagree: the 'left' hip and the 'left' shoulder are on opposite sides"

@@ -3,7 +3,7 @@
 A capture often starts (or ends) with a T- or A-pose that the take then leaves in one frame. Such a
 frame is found by its pose, not by a speed in m/s (which depends on units and frame rate): it is
 T/A-like (both arms raised away from the body, legs straight) and far, in body-relative pose, from
-the first frame of the motion that follows it. Speeds are checked afterwards only to warn: limbs
+the first frame of the motion that follows it (a pose jump no motion makes between two frames). Speeds are checked afterwards only to warn: limbs
 moving faster than people do, or a walk whose cadence no walker reaches, mean the Frame Time (or the
 scale) is wrong.
 """
@@ -24,7 +24,9 @@ POSE_JUMP = 0.12
 MAX_LIMB_SPEED = 15.0
 """m/s: hands and feet relative to the pelvis (fast throws and kicks stay under ~12 m/s)."""
 MAX_WALK_CADENCE = 3.0
-"""steps/s: walking (always a foot on the floor) faster than this is not human walking."""
+"""steps/s: walking faster than this is not human walking (people run instead)."""
+WALK_STEP = 1.0
+"""A step no longer than this many leg lengths is a walking step (running steps are longer)."""
 I = sk.JOINT_INDEX
 
 
@@ -41,15 +43,6 @@ def _body_relative(joints: np.ndarray) -> np.ndarray:
     c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
     x, z = rel[..., 0], rel[..., 2]
     return np.stack([c * x + s * z, rel[..., 1], -s * x + c * z], axis=-1)
-
-
-def _leg(joints: np.ndarray) -> float:
-    return float(
-        np.median(
-            np.linalg.norm(joints[:, I["l_knee"]] - joints[:, I["l_hip"]], axis=-1)
-            + np.linalg.norm(joints[:, I["l_ankle"]] - joints[:, I["l_knee"]], axis=-1)
-        )
-    )
 
 
 def bind_like(joints: np.ndarray) -> np.ndarray:
@@ -70,48 +63,50 @@ def bind_like(joints: np.ndarray) -> np.ndarray:
     return arms[0] & arms[1] & legs[0] & legs[1]
 
 
-def find_bind_frames(joints: np.ndarray) -> tuple[int, int]:
-    """(leading, trailing) frame counts that are a bind pose followed (or preceded) by a pose jump."""
+def find_bind_frames(joints: np.ndarray, leg: float) -> tuple[int, int]:
+    """(leading, trailing) frame counts that are a bind pose followed (or preceded) by a pose jump
+    (``leg``: the hip -> ankle length, the unit of pose distances)."""
     n = joints.shape[0]
     if n < 3:
         return 0, 0
-    like = bind_like(joints)
-    rel = _body_relative(joints)
-    scale = max(_leg(joints), 1e-9)
+    scale = max(leg, 1e-9)
+    limit = min(MAX_BIND_FRAMES, n - 2)
 
-    def block(order: np.ndarray) -> int:
-        k = 0
-        while k < min(MAX_BIND_FRAMES, n - 2) and like[order[k]]:
-            k += 1
-        if k == 0:
+    def block(ends: np.ndarray) -> int:
+        """``ends``: the first limit+1 frames, in order from the clip's end inwards."""
+        rel = _body_relative(ends)
+        step = np.linalg.norm(np.diff(rel, axis=0), axis=-1).mean(axis=-1) / scale
+        jumps = np.flatnonzero(step > POSE_JUMP)
+        if not len(jumps):
             return 0
-        nxt = order[k]
-        # the block's last frame against the first frame of the motion
-        jump = np.linalg.norm(rel[order[k - 1]] - rel[nxt], axis=-1).mean() / scale
-        return k if jump > POSE_JUMP else 0
+        k = int(jumps[0]) + 1  # frames before the first pose jump
+        return k if bind_like(ends[:k]).all() else 0
 
-    lead = block(np.arange(n))
-    trail = block(np.arange(n)[::-1])
+    lead = block(joints[: limit + 1])
+    trail = block(joints[::-1][: limit + 1])
     if lead + trail >= n - 1:
         return lead, 0
     return lead, trail
 
 
-def speed_warnings(joints: np.ndarray, fps: float, frame_time_note: str) -> list[str]:
-    """Warnings when the motion is implausibly fast for its Frame Time (joints in m, Y-up)."""
+def speed_warnings(joints: np.ndarray, fps: float, leg: float, frame_time_note: str) -> list[str]:
+    """Warnings when the motion is implausibly fast for its Frame Time (joints in m, Y-up; ``leg`` the
+    hip -> ankle length)."""
     if joints.shape[0] < 3:
         return []
     out: list[str] = []
     ends = [I["l_wrist"], I["r_wrist"], I["l_ankle"], I["r_ankle"]]
     rel = joints[:, ends] - joints[:, :1]
     speed = np.linalg.norm(np.diff(rel, axis=0), axis=-1) * fps
-    fast = float(np.percentile(speed, 95))
+    fast = float(speed.max())
+    if fast > MAX_LIMB_SPEED:
+        fast = float(np.percentile(speed, 95))
     if fast > MAX_LIMB_SPEED:
         out.append(
             f"hands and feet move at {fast:.1f} m/s relative to the pelvis (95th percentile) with {frame_time_note}: "
             "check the Frame Time (or --units / --scale)"
         )
-    cadence = _walk_cadence(joints, fps)
+    cadence = _walk_cadence(joints, fps, leg)
     if cadence is not None and cadence > MAX_WALK_CADENCE:
         out.append(
             f"a walk at {cadence:.1f} steps/s with {frame_time_note} (walkers stay under {MAX_WALK_CADENCE:g}): "
@@ -120,25 +115,18 @@ def speed_warnings(joints: np.ndarray, fps: float, frame_time_note: str) -> list
     return out
 
 
-def _walk_cadence(joints: np.ndarray, fps: float) -> float | None:
-    """Steps per second of a walk (ankles alternate in front, the pelvis travels, one foot always low),
-    or None when the motion is not a walk."""
+def _walk_cadence(joints: np.ndarray, fps: float, leg: float) -> float | None:
+    """Steps per second of a walk: the ankles alternate in front while the pelvis travels, with steps
+    no longer than a leg (a run's are longer); None when the motion is not such a walk."""
     n = joints.shape[0]
-    duration = (n - 1) / fps
     root = joints[:, 0, [0, 2]]
     travel = float(np.linalg.norm(root[-1] - root[0]))
-    leg = _leg(joints)
     if travel < 2.0 * leg or n < 8:
         return None
     heading = (root[-1] - root[0]) / travel
     ahead = (joints[:, I["l_ankle"], [0, 2]] - joints[:, I["r_ankle"], [0, 2]]) @ heading
     sign = np.sign(ahead[np.abs(ahead) > 0.1 * leg])
     steps = int(np.count_nonzero(np.diff(sign)))
-    if steps < 2:
+    if steps < 2 or travel / steps > WALK_STEP * leg:
         return None
-    low = np.minimum(joints[:, I["l_ankle"], 1], joints[:, I["r_ankle"], 1])
-    floor = np.percentile(low, 5)
-    flight = low - floor > 0.12 * leg  # both feet clearly off the floor: running, not walking
-    if flight.mean() > 0.05:
-        return None
-    return steps / duration
+    return steps / ((n - 1) / fps)

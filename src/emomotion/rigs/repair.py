@@ -10,7 +10,7 @@ ankle's rotation. Every change is written into the mapping, so the report lists 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -18,11 +18,11 @@ from emomotion import skeleton as sk
 from emomotion.rigs.mapping import JointSource, Rig, RigMapping, mix
 
 DEGENERATE = 0.02
-"""An SMPL bone shorter than this share of the leg (hip -> ankle), on the median frame, has no direction."""
+"""An SMPL bone shorter than this share of the leg (hip -> ankle), on average, has no direction."""
 CHAIN_CHILD = {child: chain[i + 2] for chain in sk.KINEMATIC_CHAIN for i, child in enumerate(chain[1:-1])}
 """SMPL joint -> the next joint along its chain (spine3 continues to the neck; collars to shoulders)."""
 FEET = (sk.JOINT_INDEX["l_foot"], sk.JOINT_INDEX["r_foot"])
-SAMPLE_FRAMES = 64
+SAMPLE_FRAMES = 32
 TOE_LENGTH = 0.17
 """A synthesised ankle -> toe vector's length, as a share of the leg (hip -> ankle)."""
 TOE_DROP = 0.35
@@ -38,6 +38,8 @@ def evaluate(
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """(T, J, 3) source positions -> (T, 22, 3) SMPL joints (``only`` recomputes a few into ``out``)."""
+    if only is None and not any(s.toe_from for s in mapping.joints.values()):
+        return np.matmul(mapping.weights(tuple(names)), positions)
     index = {n: i for i, n in enumerate(names)}
     if out is None:
         out = np.zeros((positions.shape[0], sk.NUM_JOINTS, 3))
@@ -147,27 +149,23 @@ def repair_degenerate(
     joints: np.ndarray,
     names: Sequence[str],
     positions: np.ndarray,
-    rig: Rig | None,
-    rotations_fn=None,
+    rig_fn: Callable[[], Rig | None],
+    rotations_fn: Callable[[], np.ndarray] | None = None,
 ) -> tuple[RigMapping, np.ndarray, np.ndarray | None]:
     """Fix zero-length SMPL bones (see the module docstring) and place synthesised toes.
-    ``rotations_fn()`` gives the source's world rotations, computed only when a toe is synthesised.
+    ``rig_fn()`` and ``rotations_fn()`` give the source's rest tree and world rotations, computed only
+    when a toe is synthesised.
     Returns (mapping, joints, rotations)."""
     rotations = None
     step = max(1, joints.shape[0] // SAMPLE_FRAMES)
     sample = joints[::step]
-    leg = float(
-        np.median(
-            np.linalg.norm(sample[:, 4] - sample[:, 1], axis=-1)
-            + np.linalg.norm(sample[:, 7] - sample[:, 4], axis=-1)
-        )
-    )
+    leg = float(_leg_lengths(sample).mean())
     eps = DEGENERATE * leg
     for _ in range(3):
         changed = False
         sample = joints[::step]
         parents = np.array(sk.PARENTS[1:])
-        lengths = np.median(np.linalg.norm(sample[:, 1:] - sample[:, parents], axis=-1), axis=0)
+        lengths = np.linalg.norm(sample[:, 1:] - sample[:, parents], axis=-1).mean(axis=0)
         for c in np.flatnonzero(lengths < eps) + 1:
             c = int(c)
             name = sk.JOINT_NAMES[c]
@@ -200,5 +198,5 @@ def repair_degenerate(
         for f in FEET
     ):
         rotations = rotations_fn()
-        mapping, joints = place_toes(mapping, joints, names, positions, rig, rotations)
+        mapping, joints = place_toes(mapping, joints, names, positions, rig_fn(), rotations)
     return mapping, joints, rotations
