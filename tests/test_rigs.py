@@ -190,6 +190,11 @@ def test_names_of_common_vocabularies():
         "LeftShoulder": ("shoulder?", "L"),
         "Right_Ankle": ("ankle", "R"),
         "ThighLeft": ("hip", "L"),
+        "LUArm": ("shoulder", "L"),
+        "RFArm": ("elbow", "R"),
+        "ShoulderLeft": ("shoulder?", "L"),
+        "Ab": ("spine", None),
+        "LowerBack": ("spine", None),
     }
     got = {n: (classify(n).role, classify(n).side) for n in expect}
     assert got == expect

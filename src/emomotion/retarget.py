@@ -223,7 +223,8 @@ def retarget(
         mapping, raw, _ = repair_degenerate(
             mapping, raw, names, positions, lambda: rig_of(motion), world_rotations
         )
-        check_sides(raw)
+        if mapping.name == "auto":
+            check_sides(raw)
         leg = _leg_length(raw)
         wanted = parse_units(units, what="--units") if units is not None else mapping.units
         if wanted != "auto":

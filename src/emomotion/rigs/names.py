@@ -4,7 +4,7 @@ Names are split into lower-case words (namespaces such as ``mixamorig:`` and pre
 ``CC_Base_``, ``DEF-`` or ``Bip01`` dropped; camelCase, ``_``, ``.``, ``-`` and spaces split), side
 words (``Left``/``Right``/``L``/``R``, in any position) taken out, and the rest looked up in one
 vocabulary covering CMU, Mixamo, 3ds Max Biped, Unreal, MotionBuilder/HumanIK, Rokoko, Character
-Creator, Blender, Daz/Poser, SMPL, Xsens and Bandai spellings.
+Creator, Blender, Daz/Poser, OptiTrack, Vicon, Kinect, SMPL, Xsens and Bandai spellings.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 _NAMESPACE = re.compile(r"^.*[:|]")
 _PREFIX = re.compile(r"^(?:cc_base_|def[-_]|org[-_]|bip\d*[\s_]|b_|bn_|jnt_|mixamorig\d*_?)", re.IGNORECASE)
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_SIDE_PREFIX = re.compile(r"^([LR])(?=[A-Z])")
 _SIDES = {"l": "L", "left": "L", "r": "R", "right": "R"}
 _IGNORED = frozenset(
     [
@@ -100,6 +101,9 @@ ROLE_WORDS: dict[str, tuple[str, int]] = {
     "arm": ("shoulder", 2),
     "upperarm": ("shoulder", 3),
     "uparm": ("shoulder", 3),
+    "uarm": ("shoulder", 3),  # OptiTrack
+    "farm": ("elbow", 3),
+    "radius": ("elbow", 2),  # Vicon
     "armupper": ("shoulder", 2),
     "shldr": ("shoulder", 3),
     "humerus": ("shoulder", 2),
@@ -115,6 +119,8 @@ SIDED_HIP = ("hip", 1)
 """A sided 'hip' (Xsens ``LeftHip``, CMU ``LHipJoint``) is a thigh candidate, weaker than ``UpLeg``."""
 SPINE_WORDS = frozenset(
     [
+        "ab",
+        "thorax",
         "spine",
         "chest",
         "upperchest",
@@ -147,6 +153,7 @@ def words_of(name: str) -> list[str]:
     bare = _PREFIX.sub("", bare)
     out: list[str] = []
     for part in re.split(r"[\s_.\-]+", bare):
+        part = _SIDE_PREFIX.sub(r"\1 ", part)  # OptiTrack's LUArm, CMU's LHipJoint: L + a capital
         out.extend(w.lower() for w in _WORD.findall(part))
     return out
 

@@ -23,7 +23,7 @@ POSE_JUMP = 0.12
 """Mean body-relative joint distance (in leg lengths) from a bind pose to the motion that follows it."""
 MAX_LIMB_SPEED = 15.0
 """m/s: hands and feet relative to the pelvis (fast throws and kicks stay under ~12 m/s)."""
-MAX_WALK_CADENCE = 3.0
+MAX_WALK_CADENCE = 3.25
 """steps/s: walking faster than this is not human walking (people run instead)."""
 WALK_STEP = 1.0
 """A step no longer than this many leg lengths is a walking step (running steps are longer)."""
@@ -74,6 +74,9 @@ def find_bind_frames(joints: np.ndarray, leg: float) -> tuple[int, int]:
 
     def block(ends: np.ndarray) -> int:
         """``ends``: the first limit+1 frames, in order from the clip's end inwards."""
+        rel = ends - ends[:, :1]
+        if np.abs(np.diff(rel, axis=0)).sum(axis=-1).mean(axis=-1).max() <= POSE_JUMP * scale:
+            return 0  # cheap first look: no pelvis-relative jump (|d|_1 >= |d|_2) means no pose jump
         rel = _body_relative(ends)
         step = np.linalg.norm(np.diff(rel, axis=0), axis=-1).mean(axis=-1) / scale
         jumps = np.flatnonzero(step > POSE_JUMP)
