@@ -80,14 +80,12 @@ def test_zip_members_outside_the_folder_are_refused(tmp_path):
 def test_data_build_reads_an_archive(pack, tmp_path):
     archive = make_archive("tar.gz", pack, tmp_path / "bandai-two")
     out = tmp_path / "built"
-    assert (
-        main(["data", "build", "bandai", "--input", str(archive), "--out", str(out), "--ratios", "1,0,0"])
-        == 0
-    )
+    args = ["data", "build", "bandai", "--input", str(archive), "--out", str(out), "--ratios", "1,0,0"]
+    assert main([*args, "--units", "cm"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["input"] == str(archive) and manifest["summary"]["clips"] == 2
-    clip = next(iter(manifest["clips"].values()))
-    assert (
-        clip["retarget"]["joint_map"] == "bandai"
-        and clip["retarget"]["mapping"]["joints"]["pelvis"]["source"] == "Hips"
-    )
+    assert manifest["options"]["units"] == "cm"
+    report = next(iter(manifest["clips"].values()))["retarget"]
+    assert report["joint_map"] == "bandai" and report["mapping"]["joints"]["pelvis"]["source"] == "Hips"
+    assert report["scale_from"] == "cm as given"
+    assert main([*args, "--overwrite", "--units", "cm", "--scale", "0.01"]) == 2  # one or the other
