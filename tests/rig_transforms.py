@@ -136,6 +136,29 @@ class EditRig:
         self.end_sites = {k: r @ v for k, v in self.end_sites.items()}
         return self
 
+    def rest_turn(self, joint: str, q: np.ndarray) -> EditRig:
+        """Turn the rest pose below ``joint`` by ``q`` (e.g. arms hanging -> T-pose), keeping the motion:
+        every world rotation below it becomes W q^T, every offset below it q @ offset."""
+        k = self.i(joint)
+        self.rot[k] = self.rot[k] @ q.T
+        for c in range(len(self.names)):
+            if c != k and k in self._chain(c):
+                self.offsets[c] = q @ self.offsets[c]
+                self.local_pos[c] = self.local_pos[c] @ q.T
+                self.rot[c] = q @ self.rot[c] @ q.T
+        for name in list(self.end_sites):
+            c = self.i(name)
+            if c != k and k in self._chain(c):
+                self.end_sites[name] = q @ self.end_sites[name]
+        return self
+
+    def _chain(self, j: int) -> list[int]:
+        out = []
+        while j >= 0:
+            out.append(j)
+            j = self.parents[j]
+        return out
+
     def channel_order(self, order: str) -> EditRig:
         self.channels = [
             tuple(c for c in ch if c.endswith("position")) + tuple(f"{a}rotation" for a in order)

@@ -343,6 +343,26 @@ def test_rig_without_usable_names_is_mapped_from_its_rest_pose(tmp_path):
     body_checks(result.joints, "anonymous")
 
 
+def turn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The rotation taking direction a onto direction b."""
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    k = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + k + k @ k / (1 + c)
+
+
+def test_t_pose_rig_without_names_is_mapped_from_its_rest_pose(tmp_path):
+    """The same with the arms raised to a T in the rest pose (the arm span then equals the height)."""
+    rig = EditRig.read(shared_path(*XSENS), slice(0, 120))
+    for side in ("Left", "Right"):
+        lateral = np.array([np.sign(rig.offsets[rig.i(f"{side}Shoulder")][0]), 0.0, 0.0])
+        rig.rest_turn(f"{side}Shoulder", turn(rig.offsets[rig.i(f"{side}Elbow")], lateral))
+    rig.rename({n: f"joint{k:02d}" for k, n in enumerate(rig.names)})
+    result = convert(rig, tmp_path / "t_pose.bvh")
+    original = retarget(read_bvh(shared_path(*XSENS)), "xsens").joints[: result.joints.shape[0]]
+    np.testing.assert_allclose(result.joints[:, LIMBS], original[:, LIMBS], atol=1e-4)
+
+
 def test_scale_from_the_leg():
     assert scale_from_leg(80.0)[1] == "cm" and scale_from_leg(33.0)[1] == "in"
     assert scale_from_leg(0.82)[1] == "m" and scale_from_leg(2.7)[1] == "ft"

@@ -126,9 +126,13 @@ def rig_of(motion: PoseSequence) -> Rig | None:
 
 
 def resolve_mapping(
-    names: tuple[str, ...], motion: PoseSequence, joint_map: str | Path | JointMap | None
+    names: tuple[str, ...],
+    motion: PoseSequence,
+    joint_map: str | Path | JointMap | None,
+    first_frame: np.ndarray | None = None,
 ) -> RigMapping:
-    """The given map; else a registered map whose joints all exist; else a guess from the rig."""
+    """The given map; else a registered map whose joints all exist; else a guess from the rig (and,
+    when its rest pose is no body's, from ``first_frame``'s joint positions)."""
     if joint_map is not None:
         jm = get_joint_map(joint_map)
         return jm.as_mapping("given")
@@ -139,7 +143,7 @@ def resolve_mapping(
         rig = rig_of(motion)
         if rig is None:
             raise
-    return auto_map(rig)
+    return auto_map(rig, first_frame)
 
 
 def _leg_length(joints: np.ndarray) -> float:
@@ -214,8 +218,8 @@ def retarget(
     path = source if source is not None else getattr(motion, "source", None)
     try:
         names = tuple(motion.names)
-        mapping = resolve_mapping(names, motion, joint_map)
         positions = motion.world_positions()
+        mapping = resolve_mapping(names, motion, joint_map, positions[0])
         raw = select_joints(names, positions, mapping)
         if not np.isfinite(raw).all():
             raise RetargetError("forward kinematics produced non-finite positions")

@@ -310,14 +310,24 @@ def _distinct(rig: Rig, path: list[int], eps: float) -> list[int]:
     return out
 
 
-def _geometric_limbs(rig: Rig) -> tuple[dict[str, _Limb], int, np.ndarray]:
-    """Legs, arms and sides from the rest pose alone: (limbs by side, pelvis, up)."""
+def _geometric_limbs(rig: Rig) -> dict[str, _Limb]:
+    """Legs, arms and sides from the rest pose alone, trying each axis as up (largest extent first)."""
     leaves = rig.leaves()
     if len(leaves) < 5:
         raise RetargetError(f"the skeleton has {len(leaves)} end joints; a body needs 5 (head, hands, feet)")
-    heights_axis = int(np.argmax(np.ptp(rig.rest, axis=0)))
-    up = np.zeros(3)
-    up[heights_axis] = 1.0
+    error = RetargetError("no axis of the rest pose gives two legs, two arms and a head")
+    for axis in np.argsort(-np.ptp(rig.rest, axis=0)):
+        for sign in (1.0, -1.0):
+            up = np.zeros(3)
+            up[axis] = sign
+            try:
+                return _limbs_with_up(rig, leaves, up)
+            except RetargetError as exc:
+                error = exc
+    raise error
+
+
+def _limbs_with_up(rig: Rig, leaves: list[int], up: np.ndarray) -> dict[str, _Limb]:
     h = rig.rest @ up
     span = float(np.ptp(h))
     order = sorted(leaves, key=lambda k: h[k])
@@ -327,8 +337,8 @@ def _geometric_limbs(rig: Rig) -> tuple[dict[str, _Limb], int, np.ndarray]:
         raise RetargetError("no two leg chains found in the rest pose")
     pelvis = rig.lca(a, b)
     head = max((k for k in leaves if k not in (a, b)), key=lambda k: h[k])
-    if h[head] < h[pelvis]:
-        up, h = -up, -h
+    if h[head] < h[pelvis] + 0.2 * span:
+        raise RetargetError("no head above the pelvis in the rest pose")
     eps = 1e-3 * span
     legs = []
     for leaf in (a, b):
@@ -373,7 +383,11 @@ def _geometric_limbs(rig: Rig) -> tuple[dict[str, _Limb], int, np.ndarray]:
     limbs: dict[str, _Limb] = {}
     for side, leg in sides.items():
         path = _distinct(rig, rig.path(attach, arms[side]), eps)[1:]
-        branching = [k for k in path if len(rig.children(k)) >= 2]
+        reach = rig.length(attach, arms[side])
+        # the hand is where the fingers branch, near the end (a twist bone branches near the shoulder)
+        branching = [
+            k for k in path if len(rig.children(k)) >= 2 and rig.length(k, arms[side]) < 0.35 * reach
+        ]
         wrist = branching[0] if branching else path[-1]
         c = path[: path.index(wrist) + 1]
         if len(c) < 3:
@@ -388,14 +402,16 @@ def _geometric_limbs(rig: Rig) -> tuple[dict[str, _Limb], int, np.ndarray]:
         arm["elbow"] = min(rest[1:], key=lambda k: abs(rig.length(rest[0], k) - 0.5 * reach))
         joints = {**leg, **arm}
         limbs[side] = _Limb(joints, {r: ("geometry", 0.6) for r in joints})
-    return limbs, pelvis, up
+    return limbs
 
 
 # ----------------------------------------------------------------------------- the whole rig
 
 
-def auto_map(rig: Rig) -> RigMapping:
-    """Guess a mapping for ``rig`` (see the module docstring); RetargetError names what is missing."""
+def auto_map(rig: Rig, pose: np.ndarray | None = None) -> RigMapping:
+    """Guess a mapping for ``rig`` (see the module docstring); RetargetError names what is missing.
+    ``pose`` (J, 3), a frame of the motion, stands in for a rest pose that is not a body's (Bandai's
+    joint-local offsets all point along x)."""
     cands = _by_names(rig)
     limbs = _named_limbs(rig, cands)
     method = "names"
@@ -404,7 +420,12 @@ def auto_map(rig: Rig) -> RigMapping:
     if not all(r in limbs[s].joints for s in ("L", "R") for r in core):
         missing = [f"{s} {r}" for s in ("L", "R") for r in core if r not in limbs[s].joints]
         try:
-            geo, _, _ = _geometric_limbs(rig)
+            try:
+                geo = _geometric_limbs(rig)
+            except RetargetError:
+                if pose is None:
+                    raise
+                geo = _geometric_limbs(Rig(rig.names, rig.parents, pose, rig.end_sites))
         except RetargetError as exc:
             raise RetargetError(
                 f"cannot map this rig onto SMPL-22: no joint named as {', '.join(missing)}, and the rest "
