@@ -227,7 +227,7 @@ def retarget(
         mapping, raw, _ = repair_degenerate(
             mapping, raw, names, positions, lambda: rig_of(motion), world_rotations
         )
-        if mapping.name == "auto":
+        if any(src.how != "map" for src in mapping.joints.values()):  # guessed or repaired: check
             check_sides(raw)
         leg = _leg_length(raw)
         wanted = parse_units(units, what="--units") if units is not None else mapping.units
