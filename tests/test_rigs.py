@@ -383,13 +383,19 @@ def test_short_clip_and_wrong_frame_time_warn(bandai_rig, tmp_path):
     assert not retarget(read_bvh(shared_path(*BANDAI_WALK)), "bandai").report.warnings
 
 
-def test_unmappable_rig_names_what_is_missing(tmp_path, bandai_rig):
+def test_unmappable_rig_names_what_is_missing(tmp_path, bandai_rig, capsys):
     rig = copy.deepcopy(bandai_rig)
+    for side in "LR":  # no arms and no usable names: neither names nor geometry can place the arms
+        for part in ("Hand", "LowerArm", "UpperArm", "Shoulder"):
+            rig.drop_leaf(f"{part}_{side}")
     rig.rename({n: f"J{k}" for k, n in enumerate(rig.names)})
-    rig.drop_leaf("J5")  # no head end: a geometric guess cannot work either
     with pytest.raises(RetargetError, match="cannot map this rig") as info:
         convert(rig, tmp_path / "anon.bvh")
-    assert "anon.bvh" in str(info.value)
+    assert "anon.bvh" in str(info.value) and "L shoulder" in str(info.value)
+    out = tmp_path / "anon.npy"
+    assert main(["convert", str(tmp_path / "anon.bvh"), "--to", "joints", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot map this rig" in err and not out.exists()
 
 
 def test_toml_extends_and_clear_weight_errors(tmp_path):

@@ -100,7 +100,8 @@ def speed_warnings(joints: np.ndarray, fps: float, leg: float, frame_time_note: 
     out: list[str] = []
     ends = [I["l_wrist"], I["r_wrist"], I["l_ankle"], I["r_ankle"]]
     rel = joints[:, ends] - joints[:, :1]
-    speed = np.linalg.norm(np.diff(rel, axis=0), axis=-1) * fps
+    step = np.diff(rel, axis=0)
+    speed = np.sqrt((step * step).sum(axis=-1)) * fps
     fast = float(speed.max())
     if fast > MAX_LIMB_SPEED:
         fast = float(np.percentile(speed, 95))

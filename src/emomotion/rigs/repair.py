@@ -22,7 +22,7 @@ DEGENERATE = 0.02
 CHAIN_CHILD = {child: chain[i + 2] for chain in sk.KINEMATIC_CHAIN for i, child in enumerate(chain[1:-1])}
 """SMPL joint -> the next joint along its chain (spine3 continues to the neck; collars to shoulders)."""
 FEET = (sk.JOINT_INDEX["l_foot"], sk.JOINT_INDEX["r_foot"])
-SAMPLE_FRAMES = 32
+SAMPLE_FRAMES = 8
 TOE_LENGTH = 0.17
 """A synthesised ankle -> toe vector's length, as a share of the leg (hip -> ankle)."""
 TOE_DROP = 0.35
