@@ -111,6 +111,12 @@ VOCABULARIES = {
         "Left",
         "Right",
     ),
+    "smpl-native": vocab(
+        ("root", "pelvis", "spine1", "spine3", "neck", "head"),
+        tuple(f"{{s}}_{p}" for p in ("collar", "shoulder", "elbow", "wrist", "hip", "knee", "ankle", "foot")),
+        "l",
+        "r",
+    ),
     "rokoko": vocab(
         ("Root", "Hips", "Spine1", "Spine4", "Neck", "Head"),
         tuple(f"{{s}}{p}" for p in ("Shoulder", "Arm", "ForeArm", "Hand", "Thigh", "Shin", "Foot", "Toe")),
@@ -195,6 +201,13 @@ def test_names_of_common_vocabularies():
         "ShoulderLeft": ("shoulder?", "L"),
         "Ab": ("spine", None),
         "LowerBack": ("spine", None),
+        "lShin": ("knee", "L"),  # Daz (CMU's Daz-friendly conversion)
+        "rButtock": (None, "R"),
+        "abdomen": ("spine", None),
+        "hip": ("pelvis", None),
+        "CC_Base_NeckTwist01": ("neck", None),
+        "l_ankle": ("ankle", "L"),  # SMPL's own names
+        "l_foot": ("ankle", "L"),  # (the deeper of two ankles becomes the toe)
     }
     got = {n: (classify(n).role, classify(n).side) for n in expect}
     assert got == expect
