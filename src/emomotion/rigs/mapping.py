@@ -59,11 +59,12 @@ class JointSource:
     toe_from: str | None = None  # synthesised toe: the ankle joint whose rotation carries it
     toe_offset: tuple[float, float, float] | None = None  # ... the ankle -> toe vector in its local frame
 
-    def describe(self) -> str:
+    def source_text(self) -> str:
+        """The source joints as text: ``0.5*LeftShoulder + 0.5*LeftArm``."""
         src = " + ".join(f"{w:.2g}*{n}" if abs(w - 1.0) > 1e-9 else n for n, w in self.blend)
         if self.toe_from is not None:
             src = f"ankle {self.toe_from} rotating its rest foot vector"
-        return f"{src} [{self.how}, {self.confidence:.2f}]"
+        return src
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,6 @@ class RigMapping:
         joints[smpl] = source
         return RigMapping(self.name, self.method, joints, self.units, self.up, (*self.notes, note))
 
-    def describe(self) -> str:
-        lines = [f"joint map: {self.name} ({self.method})"]
-        lines += [f"  {j:11s} <- {self.joints[j].describe()}" for j in sk.JOINT_NAMES]
-        if self.synthesised:
-            lines.append(f"  synthesised: {', '.join(self.synthesised)}")
-        lines += [f"  note: {n}" for n in self.notes]
-        return "\n".join(lines)
-
     @cached_property
     def summary(self) -> dict[str, Any]:
         """The mapping as the report and the manifest record it (computed once; do not modify)."""
@@ -122,7 +115,7 @@ class RigMapping:
             "method": self.method,
             "joints": {
                 j: {
-                    "source": self.joints[j].describe().rsplit(" [", 1)[0],
+                    "source": self.joints[j].source_text(),
                     "how": self.joints[j].how,
                     "confidence": round(self.joints[j].confidence, 3),
                 }
