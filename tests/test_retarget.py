@@ -10,7 +10,7 @@ import pytest
 
 from emomotion import features as F
 from emomotion import skeleton as sk
-from emomotion.errors import JointMapError, RetargetError
+from emomotion.errors import ConfigError, JointMapError
 from emomotion.io.bvh import read_bvh
 from emomotion.joint_maps import get_joint_map, guess_joint_map, joint_map_names, load_joint_map_file
 from emomotion.retarget import find_jumps, resample, retarget, select_joints
@@ -95,9 +95,14 @@ def test_z_up_is_rotated_to_y_up():
     np.testing.assert_allclose(result.joints, pos, atol=1e-9)
 
 
-def test_ambiguous_units_raise():
-    with pytest.raises(RetargetError, match="units"):
-        retarget(FakeMotion(walking(10, 20.0) * 7.0, 20.0, SMPL_BVH_NAMES), "smpl-bvh")
+def test_unknown_units_take_the_scale_from_the_skeleton():
+    result = retarget(FakeMotion(walking(40, 20.0) * 7.0, 20.0, SMPL_BVH_NAMES), "smpl-bvh")
+    assert result.report.units == "skeleton" and "skeleton's size" in result.report.scale_from
+    np.testing.assert_allclose(result.joints, walking(40, 20.0), atol=1e-9)  # the target's own leg length
+    inches = retarget(FakeMotion(walking(40, 20.0) / 0.0254, 20.0, SMPL_BVH_NAMES), "smpl-bvh")
+    assert inches.report.units == "in"
+    with pytest.raises(ConfigError, match="--units"):
+        retarget(FakeMotion(walking(40, 20.0), 20.0, SMPL_BVH_NAMES), "smpl-bvh", units="parsec")
 
 
 def test_resample_by_time_not_by_striding():

@@ -7,6 +7,7 @@ Inputs: BVH (any rig with a joint map), joints ``.npy`` (T, 22, 3) and HumanML3D
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -78,8 +79,16 @@ def _load_npy(path: Path, fps: float | None) -> LoadedMotion:
     )
 
 
-def load_motion(path: str | Path, *, joint_map: str | None = None, fps: float | None = None) -> LoadedMotion:
-    """Read a BVH or ``.npy`` motion as canonical SMPL-22 joints plus HumanML3D features."""
+def load_motion(
+    path: str | Path,
+    *,
+    joint_map: str | None = None,
+    fps: float | None = None,
+    units: str | float | None = None,
+) -> LoadedMotion:
+    """Read a BVH or ``.npy`` motion as canonical SMPL-22 joints plus HumanML3D features.
+
+    ``units`` (BVH only): a unit name or metres per unit, overriding the map's and the guess."""
     path = Path(path)
     if not path.is_file():
         raise MotionFormatError("no such file", path=path)
@@ -89,7 +98,7 @@ def load_motion(path: str | Path, *, joint_map: str | None = None, fps: float | 
     if suffix == ".bvh":
         from emomotion.io.bvh import read_bvh
 
-        result = retarget(read_bvh(path), joint_map, source=path)
+        result = retarget(read_bvh(path), joint_map, units=units, source=path)
         try:
             processed = F.process_joints(result.joints)
         except MotionFormatError as exc:
@@ -126,8 +135,11 @@ def convert(
     joint_map: str | None = None,
     fps: float | None = None,
     title: str | None = None,
+    units: str | float | None = None,
+    on_report: Callable[[RetargetReport], None] | None = None,
 ) -> Path:
-    """Convert ``source`` to ``to``; ``out`` defaults to the input's name with the new suffix."""
+    """Convert ``source`` to ``to``; ``out`` defaults to the input's name with the new suffix.
+    ``on_report`` receives a BVH input's retargeting report before anything is written."""
     try:
         target = Target(to)
     except ValueError as exc:
@@ -137,7 +149,9 @@ def convert(
     # hostile input may drive arithmetic to NaN/inf: that is checked and reported as a typed error,
     # so numpy's warnings would only add lines to it
     with np.errstate(all="ignore"):
-        motion = load_motion(source, joint_map=joint_map, fps=fps)
+        motion = load_motion(source, joint_map=joint_map, fps=fps, units=units)
+        if on_report is not None and motion.report is not None:
+            on_report(motion.report)
         try:
             written = write_motion(motion, target, dest, title=title)
         except EmomotionError as exc:

@@ -5,12 +5,18 @@ weight 1; e.g. Bandai's spine2 is the midpoint of its Spine and Chest). Maps mat
 name**, never by column index. User maps come from TOML files::
 
     name = "myrig"
-    units = "cm"          # m | cm | mm | auto (default auto)
+    units = "cm"          # m | cm | mm | in | ft | metres per unit | auto (default auto)
     up = "y"              # y | z | auto (default auto)
     [joints]
     pelvis = "Hips"
     spine2 = { Spine = 0.5, Chest = 0.5 }
     ...
+
+or, starting from a registered map and changing a few joints::
+
+    extends = "cmu"
+    [joints]
+    head = "Neck1"
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from pathlib import Path
 from typing import Literal
 
 from emomotion import skeleton as sk
-from emomotion.errors import JointMapError
+from emomotion.errors import ConfigError, JointMapError
+from emomotion.rigs.mapping import JointSource, RigMapping
+from emomotion.rigs.units import UNIT_SCALE, parse_units
 
-Units = Literal["auto", "m", "cm", "mm"]
+Units = str | float  # auto, a name in UNIT_SCALE, or metres per unit
 UpAxis = Literal["auto", "y", "z"]
-UNIT_SCALE: dict[str, float] = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+__all__ = ["UNIT_SCALE", "JointMap", "get_joint_map", "guess_joint_map", "load_joint_map_file"]
 
 Blend = tuple[tuple[str, float], ...]
 
@@ -55,15 +63,20 @@ class JointMap:
         for target, blend in self.joints.items():
             if not blend:
                 raise JointMapError(f"joint map {self.name!r}: {target} has an empty blend")
-            total = sum(w for _, w in blend)
-            if abs(total - 1.0) > 1e-6 or any(w < 0 for _, w in blend):
+            negative = [f"{n} = {w:g}" for n, w in blend if w < 0]
+            if negative:
                 raise JointMapError(
-                    f"joint map {self.name!r}: weights of {target} must be >= 0 and sum to 1, got {total:g}"
+                    f"joint map {self.name!r}: weights of {target} must not be negative: {', '.join(negative)}"
                 )
-        if self.units not in ("auto", *UNIT_SCALE):
-            raise JointMapError(
-                f"joint map {self.name!r}: units must be auto, m, cm or mm, not {self.units!r}"
-            )
+            total = sum(w for _, w in blend)
+            if abs(total - 1.0) > 1e-6:
+                raise JointMapError(
+                    f"joint map {self.name!r}: weights of {target} must sum to 1, got {total:g}"
+                )
+        try:
+            parse_units(self.units, what="units")
+        except ConfigError as exc:
+            raise JointMapError(f"joint map {self.name!r}: {exc.reason}") from None
         if self.up not in ("auto", "y", "z"):
             raise JointMapError(f"joint map {self.name!r}: up must be auto, y or z, not {self.up!r}")
 
@@ -75,6 +88,33 @@ class JointMap:
             for name, _ in self.joints[target]:
                 seen.setdefault(name, None)
         return tuple(seen)
+
+    def as_mapping(self, method: str) -> RigMapping:
+        """This map as a :class:`~emomotion.rigs.mapping.RigMapping` (every joint sourced by the map;
+        made once per method, so its blend weights are computed once)."""
+        cache = self.__dict__.setdefault("_mappings", {})
+        if method not in cache:
+            cache[method] = self._mapping(method)
+        return cache[method]
+
+    def _mapping(self, method: str) -> RigMapping:
+        return RigMapping(
+            self.name,
+            method,
+            {j: JointSource(tuple(self.joints[j]), "map", 1.0) for j in sk.JOINT_NAMES},
+            units=parse_units(self.units),
+            up=self.up,
+        )
+
+    def describe(self) -> str:
+        """Every SMPL joint's assignment, one a line."""
+        lines = [f"{self.name}: {self.description}", f"units: {self.units}, up: {self.up}"]
+        for j in sk.JOINT_NAMES:
+            blend = self.joints[j]
+            lines.append(
+                f"  {j:11s} <- " + " + ".join(n if len(blend) == 1 else f"{w:g}*{n}" for n, w in blend)
+            )
+        return "\n".join(lines)
 
 
 def _simple(pairs: Mapping[str, str | Mapping[str, float]]) -> dict[str, Blend]:
@@ -121,6 +161,13 @@ def load_joint_map_file(path: str | Path) -> JointMap:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise JointMapError(f"not a valid TOML file: {exc}", path=path) from exc
     joints = data.get("joints")
+    base = None
+    if "extends" in data:
+        try:
+            base = get_joint_map(str(data["extends"]))
+        except JointMapError as exc:
+            raise JointMapError(f"extends: {exc.reason}", path=path) from None
+        joints = joints if joints is not None else {}
     if not isinstance(joints, dict):
         raise JointMapError("missing [joints] table", path=path)
     for target, src in joints.items():
@@ -131,13 +178,16 @@ def load_joint_map_file(path: str | Path) -> JointMap:
             raise JointMapError(
                 f"joints.{target} must be a joint name or a table of name = weight", path=path
             )
+    merged = {**(dict(base.joints) if base else {}), **_simple(joints)}
     try:
         return JointMap(
             name=str(data.get("name", path.stem)),
-            joints=_simple(joints),
-            units=data.get("units", "auto"),
-            up=data.get("up", "auto"),
-            description=str(data.get("description", f"user map {path}")),
+            joints=merged,
+            units=data.get("units", base.units if base else "auto"),
+            up=data.get("up", base.up if base else "auto"),
+            description=str(
+                data.get("description", f"user map {path}" + (f", extends {base.name}" if base else ""))
+            ),
         )
     except JointMapError as exc:
         raise JointMapError(exc.reason, path=path) from exc
@@ -299,30 +349,37 @@ register_joint_map(
 register_joint_map(
     JointMap(
         name="cmu",
-        joints=_sided(
+        joints=_simple(
             {
                 "pelvis": "Hips",
-                "spine1": "LowerBack",
-                "spine2": "Spine",
+                # LowerBack sits on Hips: spine1..3 are points along Hips -> Spine -> Spine1 at the
+                # target skeleton's proportions; Spine1 is where the neck and shoulders attach
+                "spine1": {"Hips": 0.2, "Spine": 0.8},
+                "spine2": {"Spine": 0.32, "Spine1": 0.68},
                 "spine3": "Spine1",
-                "neck": "Neck1",
+                "neck": "Neck1",  # Neck sits on Spine1
                 "head": "Head",
-            },
-            {
-                "hip": "{side}UpLeg",
-                "knee": "{side}Leg",
-                "ankle": "{side}Foot",
-                "foot": "{side}ToeBase",
-                "collar": "{side}Shoulder",
-                "shoulder": "{side}Arm",
-                "elbow": "{side}ForeArm",
-                "wrist": "{side}Hand",
-            },
-            "Left",
-            "Right",
+                **{
+                    f"{s}_{smpl}": f"{side}{cmu}"
+                    for s, side in (("l", "Left"), ("r", "Right"))
+                    for smpl, cmu in (
+                        ("hip", "UpLeg"),
+                        ("knee", "Leg"),
+                        ("ankle", "Foot"),
+                        ("foot", "ToeBase"),
+                        ("shoulder", "Arm"),
+                        ("elbow", "ForeArm"),
+                        ("wrist", "Hand"),
+                    )
+                },
+                # LeftShoulder sits on Spine1: the collar is halfway to the upper arm
+                "l_collar": {"LeftShoulder": 0.5, "LeftArm": 0.5},
+                "r_collar": {"RightShoulder": 0.5, "RightArm": 0.5},
+            }
         ),
         units="auto",
         up="auto",
-        description="CMU mocap BVH conversions (cgspeed naming)",
+        description="CMU mocap BVH (cgspeed MotionBuilder naming: LHipJoint, LowerBack, Spine1, Neck1, ...); "
+        "'CMU units' are not a length unit, so the scale comes from the skeleton",
     )
 )

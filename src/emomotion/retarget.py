@@ -1,10 +1,14 @@
 """Source rig (BVH) -> SMPL-22 joint positions in metres, Y-up, at 20 fps.
 
-Joints are read **by name** through a :mod:`emomotion.joint_maps` map, units and up axis are
-converted (detected where unambiguous), physically impossible jumps (bind poses, glitches) are cut
-off, and the clip is resampled to 20 fps **by time** with linear interpolation, never by striding.
-Bone lengths do not matter here: :func:`emomotion.features.canonicalise` re-poses the HumanML3D
-target skeleton along the retargeted bone directions.
+The mapping comes from a registered or TOML joint map (:mod:`emomotion.joint_maps`), a registered
+map whose joints the file has, or a guess from names, hierarchy and rest pose
+(:func:`emomotion.rigs.mapping.auto_map`). Bones of zero length are repaired
+(:mod:`emomotion.rigs.repair`), the scale comes from the units or the skeleton's own size
+(:mod:`emomotion.rigs.units`), the up axis is converted, bind poses (found by pose) and physically
+impossible jumps are cut off, and the clip is resampled to 20 fps **by time** with linear
+interpolation, never by striding. Bone lengths do not matter here:
+:func:`emomotion.features.canonicalise` re-poses the HumanML3D target skeleton along the
+retargeted bone directions.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from emomotion import skeleton as sk
-from emomotion.errors import JointMapError, RetargetError
-from emomotion.joint_maps import UNIT_SCALE, JointMap, get_joint_map, guess_joint_map
+from emomotion.errors import ConfigError, JointMapError, RetargetError
+from emomotion.joint_maps import JointMap, get_joint_map, guess_joint_map
+from emomotion.rigs.mapping import Rig, RigMapping, auto_map, check_sides
+from emomotion.rigs.poses import find_bind_frames, speed_warnings
+from emomotion.rigs.repair import evaluate, repair_degenerate
+from emomotion.rigs.units import parse_units, scale_from_leg, unit_label, unit_scale
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +36,13 @@ MAX_JOINT_SPEED = 40.0
 """m/s: faster motion of any joint is a discontinuity (a fast punch or throw stays under ~20 m/s)."""
 MAX_RESAMPLE_SECONDS = 3600.0
 """Longest clip resampled (the output is allocated by duration)."""
-LEG_RANGE_M = (0.25, 1.6)
-"""Plausible length (m) of hip -> knee -> ankle, used to detect units."""
+MIN_SECONDS = sk.MIN_FRAMES / sk.FPS
+"""Clips shorter than HumanML3D's minimum (40 frames at 20 fps) are converted with a warning."""
 
 
 class PoseSequence(Protocol):
-    """What retargeting needs from a parsed motion (``emomotion.io.bvh.Motion`` satisfies it)."""
+    """What retargeting needs from a parsed motion (``emomotion.io.bvh.Motion`` satisfies it; one with a
+    ``skeleton`` can also be mapped automatically and have toes synthesised)."""
 
     @property
     def names(self) -> tuple[str, ...]: ...
@@ -59,9 +68,35 @@ class RetargetReport:
     jumps: tuple[int, ...]  # source frame indexes i where i-1 -> i is impossible
     frames: int
     notes: tuple[str, ...] = field(default=())
+    scale: float = 1.0  # metres per source unit
+    scale_from: str = ""
+    bind_frames: tuple[int, int] = (0, 0)  # leading, trailing bind-pose frames dropped
+    mapping: dict[str, Any] = field(default_factory=dict)  # RigMapping.summary
+    warnings: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """The mapping report ``convert`` prints."""
+        m = self.mapping
+        lines = [f"joint map: {self.joint_map} ({m.get('method', '')})"]
+        for joint, src in m.get("joints", {}).items():
+            lines.append(f"  {joint:11s} <- {src['source']} [{src['how']}, {src['confidence']:.2f}]")
+        if m.get("synthesised"):
+            lines.append(f"  synthesised: {', '.join(m['synthesised'])}")
+        lines.append(f"scale: {self.scale:.6g} m/unit ({self.scale_from}); up: {self.up}")
+        lines.append(
+            f"frames: {self.source_frames} at {self.source_fps:g} fps -> {self.frames} at {sk.FPS} fps"
+            + (
+                f", kept source frames [{self.kept_source_frames[0]}, {self.kept_source_frames[1]})"
+                if self.trimmed_start or self.trimmed_end
+                else ""
+            )
+        )
+        lines += [f"note: {n}" for n in (*m.get("notes", ()), *self.notes)]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -70,35 +105,53 @@ class RetargetResult:
     report: RetargetReport
 
 
-def select_joints(names: tuple[str, ...], positions: np.ndarray, joint_map: JointMap) -> np.ndarray:
+def select_joints(
+    names: tuple[str, ...], positions: np.ndarray, joint_map: JointMap | RigMapping
+) -> np.ndarray:
     """(T, J, 3) source positions -> (T, 22, 3) in SMPL order, blending where the map says so."""
-    index = {n: i for i, n in enumerate(names)}
-    missing = [n for n in joint_map.source_joints if n not in index]
+    mapping = joint_map if isinstance(joint_map, RigMapping) else joint_map.as_mapping("given")
+    index = set(names)
+    missing = [n for n in mapping.source_joints if n not in index]
     if missing:
         raise JointMapError(
-            f"joint map {joint_map.name!r} needs joints missing from the source: {', '.join(missing)}"
+            f"joint map {mapping.name!r} needs joints missing from the source: {', '.join(missing)}"
         )
-    out = np.zeros((positions.shape[0], sk.NUM_JOINTS, 3))
-    for j, target in enumerate(sk.JOINT_NAMES):
-        for name, weight in joint_map.joints[target]:
-            out[:, j] += weight * positions[:, index[name]]
-    return out
+    return evaluate(mapping, names, positions)
+
+
+def rig_of(motion: PoseSequence) -> Rig | None:
+    """The rest-pose tree of a motion that has a BVH skeleton."""
+    skel = getattr(motion, "skeleton", None)
+    if skel is None:
+        return None
+    return Rig.from_offsets(skel.names, skel.parents, skel.offsets, skel.end_sites)
+
+
+def resolve_mapping(
+    names: tuple[str, ...],
+    motion: PoseSequence,
+    joint_map: str | Path | JointMap | None,
+    first_frame: np.ndarray | None = None,
+) -> RigMapping:
+    """The given map; else a registered map whose joints all exist; else a guess from the rig (and,
+    when its rest pose is no body's, from ``first_frame``'s joint positions)."""
+    if joint_map is not None:
+        jm = get_joint_map(joint_map)
+        return jm.as_mapping("given")
+    try:
+        jm = guess_joint_map(names)
+        return jm.as_mapping("registered map, all its joints found")
+    except JointMapError:
+        rig = rig_of(motion)
+        if rig is None:
+            raise
+    return auto_map(rig, first_frame)
 
 
 def _leg_length(joints: np.ndarray) -> float:
     knee = np.linalg.norm(joints[:, 5] - joints[:, 2], axis=-1)
     shin = np.linalg.norm(joints[:, 8] - joints[:, 5], axis=-1)
     return float(np.median(knee + shin))
-
-
-def detect_units(joints: np.ndarray) -> str:
-    """'m', 'cm' or 'mm' from the median leg length; ambiguous -> RetargetError."""
-    leg = _leg_length(joints)
-    for unit, scale in UNIT_SCALE.items():
-        lo, hi = LEG_RANGE_M
-        if lo <= leg * scale <= hi:
-            return unit
-    raise RetargetError(f"cannot tell the units from a leg length of {leg:.4g}; pass units explicitly")
 
 
 def detect_up(joints: np.ndarray) -> str:
@@ -159,47 +212,77 @@ def retarget(
     joint_map: str | Path | JointMap | None = None,
     *,
     fps: float = sk.FPS,
-    units: str | None = None,
+    units: str | float | None = None,
     up: str | None = None,
     trim_jumps: bool = True,
     source: str | Path | None = None,
 ) -> RetargetResult:
     """Map a parsed motion onto SMPL-22 joints (T, 22, 3), metres, Y-up, ``fps`` frames per second.
 
-    ``joint_map`` is a registered name, a TOML path or a :class:`JointMap`; None guesses it from the
-    joint names. ``units`` / ``up`` override the map's (and detection).
+    ``joint_map`` is a registered name, a TOML path or a :class:`JointMap`; None uses a registered map
+    whose joints the file has, else guesses from names and rest pose. ``units`` (a unit name or
+    metres per unit) and ``up`` override the map's (and detection).
     """
     path = source if source is not None else getattr(motion, "source", None)
     try:
-        jm = guess_joint_map(motion.names) if joint_map is None else get_joint_map(joint_map)
-        raw = select_joints(tuple(motion.names), motion.world_positions(), jm)
+        names = tuple(motion.names)
+        positions = motion.world_positions()
+        mapping = resolve_mapping(names, motion, joint_map, positions[0])
+        raw = select_joints(names, positions, mapping)
         if not np.isfinite(raw).all():
             raise RetargetError("forward kinematics produced non-finite positions")
-        unit = units or (jm.units if jm.units != "auto" else detect_units(raw))
-        if unit not in UNIT_SCALE:
-            raise RetargetError(f"unknown units {unit!r}; use one of {', '.join(UNIT_SCALE)}")
-        joints = raw * UNIT_SCALE[unit]
-        axis = up or (jm.up if jm.up != "auto" else detect_up(joints))
+        world_rotations = getattr(motion, "world_rotations", None)
+        mapping, raw, _ = repair_degenerate(
+            mapping, raw, names, positions, lambda: rig_of(motion), world_rotations
+        )
+        if any(src.how != "map" for src in mapping.joints.values()):  # guessed or repaired: check
+            check_sides(raw)
+        leg = _leg_length(raw)
+        wanted = parse_units(units, what="--units") if units is not None else mapping.units
+        if wanted != "auto":
+            scale, unit, scale_from = unit_scale(wanted), unit_label(wanted), f"{unit_label(wanted)} as given"
+        else:
+            scale, unit, scale_from = scale_from_leg(leg)
+        joints = raw * scale
+        axis = up or (mapping.up if mapping.up != "auto" else detect_up(joints))
         if axis not in ("y", "z"):
             raise RetargetError(f"unknown up axis {axis!r}; use y or z")
         joints = to_y_up(joints, axis)
-    except RetargetError as exc:
+    except (RetargetError, ConfigError) as exc:
         if exc.path is None and path is not None:
             raise type(exc)(exc.reason, path=path) from exc
         raise
 
     n = joints.shape[0]
-    jumps = find_jumps(joints, motion.fps) if trim_jumps and n > 1 else np.zeros(0, dtype=int)
-    start, stop = longest_continuous_segment(n, jumps)
-    notes = []
-    if start or stop < n:
+    notes: list[str] = []
+    warnings: list[str] = []
+    leg_m = leg * scale
+    lead, trail = find_bind_frames(joints, leg_m) if trim_jumps else (0, 0)
+    if lead or trail:
+        notes.append(f"bind pose dropped: {lead} leading and {trail} trailing frame(s)")
+    body = joints[lead : n - trail]
+    jumps = find_jumps(body, motion.fps) if trim_jumps and len(body) > 1 else np.zeros(0, dtype=int)
+    start, stop = longest_continuous_segment(len(body), jumps)
+    jumps = jumps + lead
+    start, stop = start + lead, stop + lead
+    if start > lead or stop < n - trail:
         notes.append(
             f"kept source frames [{start}, {stop}) of {n}: impossible jumps at frames {jumps.tolist()}"
         )
-        log.info("%s: %s", path or "motion", notes[-1])
+    for note in notes:
+        log.info("%s: %s", path or "motion", note)
+    frame_time = f"Frame Time {1.0 / motion.fps:.6g} s ({motion.fps:g} fps)"
+    warnings += speed_warnings(joints[start:stop], motion.fps, leg_m, frame_time)
     out = resample(joints[start:stop], motion.fps, fps)
+    if out.shape[0] < sk.MIN_FRAMES * fps / sk.FPS:
+        warnings.append(
+            f"only {out.shape[0]} frames at {fps:g} fps ({(stop - start - 1) / motion.fps:.2f} s); "
+            f"HumanML3D's clips have at least {sk.MIN_FRAMES} frames ({MIN_SECONDS:g} s)"
+        )
+    for warning in warnings:
+        log.warning("%s: %s", path or "motion", warning)
     report = RetargetReport(
-        joint_map=jm.name,
+        joint_map=mapping.name,
         source_fps=float(motion.fps),
         source_frames=n,
         units=unit,
@@ -210,5 +293,10 @@ def retarget(
         jumps=tuple(int(j) for j in jumps),
         frames=int(out.shape[0]),
         notes=tuple(notes),
+        scale=float(scale),
+        scale_from=scale_from,
+        bind_frames=(int(lead), int(trail)),
+        mapping=mapping.summary,
+        warnings=tuple(warnings),
     )
     return RetargetResult(joints=out, report=report)

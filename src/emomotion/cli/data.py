@@ -18,7 +18,10 @@ def data_build(
         str, typer.Argument(help="emilya | bandai | bvh | synthetic (see `emomotion data sources`)")
     ],
     out: Annotated[Path, typer.Option("--out", help="Output folder (HumanML3D layout).")],
-    input: Annotated[Path | None, typer.Option("--input", help="The source's folder.")] = None,
+    input: Annotated[
+        Path | None,
+        typer.Option("--input", help="The source's folder, or a .tar/.tar.gz/.tar.zst/.zip of it."),
+    ] = None,
     mirror: Annotated[
         bool, typer.Option("--mirror", help="Also write left/right mirrored clips (M + id).")
     ] = False,
@@ -46,6 +49,10 @@ def data_build(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with an error when any input was skipped.")
     ] = False,
+    units: Annotated[
+        str | None, typer.Option("--units", help="BVH units: m, cm, mm, in, ft or metres per unit.")
+    ] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="BVH metres per file unit.")] = None,
 ) -> None:
     """Build a dataset (features, joints, captions, splits, Mean/Std, manifest) from a source.
 
@@ -59,6 +66,7 @@ def data_build(
     from emomotion.data.build import BuildConfig, build_dataset
     from emomotion.data.splits import SplitConfig
     from emomotion.errors import ConfigError, DatasetError
+    from emomotion.rigs.units import units_option
 
     try:
         shares = tuple(float(x) for x in ratios.split(","))
@@ -79,6 +87,7 @@ def data_build(
         captions_per_clip=captions,
         overwrite=overwrite,
         emotions_only=emotions_only,
+        units=units_option(units, scale),
         options={"clips_per_pair": clips_per_pair} if source == "synthetic" else {},
     )
     summary = build_dataset(cfg)

@@ -34,6 +34,7 @@ from emomotion.data.sources.base import sha256_of
 from emomotion.data.splits import SplitConfig, SplitItem, assign_splits
 from emomotion.data.stats import FeatureStats, group_average_std
 from emomotion.errors import ConfigError, EmomotionError
+from emomotion.io.archive import archive_stem, content_root, is_archive, unpack
 from emomotion.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class BuildConfig:
     stats_split: Literal["train", "all"] = "train"
     overwrite: bool = False
     emotions_only: bool = False  # keep clips with an emotion label; the others are listed as skipped
+    units: str | float | None = None  # BVH units override: a unit name or metres per unit
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -187,12 +189,24 @@ def _record(done: _Done, clip_id: str, split: str, mirrored_from: str | None) ->
     }
 
 
+def _input_folder(cfg: BuildConfig) -> Path | None:
+    """The input folder; an archive is unpacked once into ``<out>/raw/<archive name>``."""
+    if cfg.input is None or not is_archive(cfg.input):
+        return cfg.input
+    return content_root(unpack(cfg.input, cfg.out / "raw" / archive_stem(cfg.input)))
+
+
 def build_dataset(cfg: BuildConfig) -> BuildSummary:
     """Build ``cfg.source`` into ``cfg.out`` (see the module docstring)."""
     start = time.perf_counter()
     source = get_source(cfg.source)
     ctx = BuildContext(
-        input=cfg.input, seed=cfg.seed, joint_map=cfg.joint_map, labels=cfg.labels, options=dict(cfg.options)
+        input=_input_folder(cfg),
+        seed=cfg.seed,
+        joint_map=cfg.joint_map,
+        labels=cfg.labels,
+        units=cfg.units,
+        options=dict(cfg.options),
     )
     if getattr(source, "indexes_in_place", False):  # an existing HumanML3D layout: validate and index
         manifest = source.index(ctx, cfg.out, overwrite=cfg.overwrite)  # type: ignore[attr-defined]
@@ -301,6 +315,7 @@ def build_dataset(cfg: BuildConfig) -> BuildSummary:
                 "labels": str(cfg.labels) if cfg.labels else None,
                 "captions_per_clip": cfg.captions_per_clip,
                 "emotions_only": cfg.emotions_only,
+                "units": cfg.units,
                 **{k: v for k, v in cfg.options.items()},
             },
             "splits": {

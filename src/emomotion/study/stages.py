@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tarfile
 from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from emomotion.errors import ConfigError
+from emomotion.io.archive import is_archive, unpack
 from emomotion.study.config import DataSpec, FinetuneVariant, StudyConfig
 from emomotion.study.runner import Stage, StudyContext
 
@@ -21,34 +21,14 @@ log = logging.getLogger(__name__)
 # Data ---------------------------------------------------------------------------------------------
 
 
-def _unpack(archive: Path, dest: Path) -> Path:
-    """Unpack a ``.tar.zst`` once (a marker file records completion)."""
-    marker = dest / ".unpacked"
-    if marker.exists():
-        return dest
-    import zstandard
-
-    dest.mkdir(parents=True, exist_ok=True)
-    log.info("unpacking %s into %s", archive, dest)
-    try:
-        with open(archive, "rb") as fh:
-            reader = zstandard.ZstdDecompressor().stream_reader(fh)
-            with tarfile.open(fileobj=reader, mode="r|") as tar:
-                tar.extractall(dest, filter="data")
-    except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
-        raise ConfigError(f"cannot unpack: {exc}", path=archive) from exc
-    marker.write_text("ok\n")
-    return dest
-
-
 def _source_input(ctx: StudyContext, name: str, spec: DataSpec) -> Path | None:
     if spec.input is None:
         return None
     path = Path(spec.input).expanduser()
     if not path.exists():
         raise ConfigError(f"the {name} dataset's input does not exist", path=path)
-    if path.name.endswith((".tar.zst", ".tzst")):
-        path = _unpack(path, ctx.out / "raw" / name)
+    if is_archive(path):
+        path = unpack(path, ctx.out / "raw" / name)
     if spec.archive_subdir:
         path = path / spec.archive_subdir
     return path

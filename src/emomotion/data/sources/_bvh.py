@@ -7,8 +7,8 @@ from emomotion.io.bvh import read_bvh
 from emomotion.retarget import retarget
 
 
-def load_bvh_clip(clip: SourceClip, joint_map: str | None) -> LoadedClip:
+def load_bvh_clip(clip: SourceClip, joint_map: str | None, units: str | float | None = None) -> LoadedClip:
     assert clip.path is not None
     motion = read_bvh(clip.path)
-    result = retarget(motion, joint_map, source=clip.path)
+    result = retarget(motion, joint_map, units=units, source=clip.path)
     return LoadedClip(result.joints, {"retarget": result.report.to_dict()})

@@ -117,7 +117,7 @@ class BandaiSource:
         return None, None, "no JSON label and the file name is not dataset-N_<content>_<style>_<id>"
 
     def load(self, clip: SourceClip, ctx: BuildContext) -> LoadedClip:
-        return load_bvh_clip(clip, ctx.joint_map or "bandai")
+        return load_bvh_clip(clip, ctx.joint_map or "bandai", ctx.units)
 
 
 register_source(BandaiSource())

@@ -22,6 +22,7 @@ class BuildContext:
     seed: int = 0
     joint_map: str | None = None
     labels: Path | None = None
+    units: str | float | None = None  # BVH units override (a unit name or metres per unit)
     options: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -82,7 +82,7 @@ class BvhFolderSource:
         return clips, skipped
 
     def load(self, clip: SourceClip, ctx: BuildContext) -> LoadedClip:
-        return load_bvh_clip(clip, ctx.joint_map)
+        return load_bvh_clip(clip, ctx.joint_map, ctx.units)
 
 
 register_source(BvhFolderSource())

@@ -93,7 +93,7 @@ class EmilyaSource:
         return clips, skipped
 
     def load(self, clip: SourceClip, ctx: BuildContext) -> LoadedClip:
-        return load_bvh_clip(clip, ctx.joint_map or "xsens")
+        return load_bvh_clip(clip, ctx.joint_map or "xsens", ctx.units)
 
 
 register_source(EmilyaSource())
