@@ -80,6 +80,15 @@ VOCABULARIES = {
         "L",
         "R",
     ),
+    "biped-spaces": vocab(  # 3ds Max writes the names with spaces
+        ("Bip01", "Bip01 Pelvis", "Bip01 Spine", "Bip01 Spine1", "Bip01 Neck", "Bip01 Head"),
+        tuple(
+            f"Bip01 {{s}} {p}"
+            for p in ("Clavicle", "UpperArm", "Forearm", "Hand", "Thigh", "Calf", "Foot", "Toe0")
+        ),
+        "L",
+        "R",
+    ),
     "blender": vocab(
         ("root", "DEF-spine", "DEF-spine.001", "DEF-spine.003", "DEF-neck", "DEF-head"),
         tuple(

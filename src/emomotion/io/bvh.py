@@ -149,6 +149,17 @@ class _Tokens:
                 break
             if len(words) > budget:
                 raise self.error(f"HIERARCHY is too long: more than {limit:,} words before MOTION", i + 1)
+            if words and words[0] in ("ROOT", "JOINT") and len(words) > 2:
+                # a name may hold spaces (3ds Max: "JOINT Bip01 L Thigh"): the rest of the line, less a brace
+                rest = line.strip()[len(words[0]) :].strip()
+                brace = rest.endswith("{")
+                name = rest[:-1].strip() if brace else rest
+                if name and "{" not in name and "}" not in name:
+                    self.items.append((words[0], i + 1))
+                    self.items.append((name, i + 1))
+                    if brace:
+                        self.items.append(("{", i + 1))
+                    continue
             # braces may touch names: "Hips{" -> "Hips", "{"
             for w in words:
                 parts = w.replace("{", " { ").replace("}", " } ").split()
