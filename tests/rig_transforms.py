@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emomotion.io.bvh import BvhSkeleton, Motion, read_bvh, write_bvh
+from emomotion.io.bvh import BvhSkeleton, Motion, read_bvh
+from emomotion.io.bvh_writer import write_bvh
 
 ROT_ZYX = ("Zrotation", "Yrotation", "Xrotation")
 POS = ("Xposition", "Yposition", "Zposition")

@@ -7,8 +7,9 @@ the package (function-level ones included) against it.
 
 .. code-block:: text
 
-    emomotion, errors, configs, progress, geometry, skeleton
-    io, text, joint_maps, threads
+    emomotion, errors, configs, progress, geometry, skeleton, limits
+    io, text, threads, rigs
+    joint_maps
     features, retarget
     data, render, export
     models

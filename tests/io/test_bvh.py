@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emomotion.errors import BvhError
-from emomotion.io.bvh import read_bvh, write_bvh
+from emomotion.io.bvh import read_bvh
+from emomotion.io.bvh_writer import write_bvh
 from tests.conftest import shared_path
 
 TINY = """HIERARCHY

@@ -22,7 +22,8 @@ from emomotion import features as F
 from emomotion import geometry as g
 from emomotion import skeleton as sk
 from emomotion.errors import MotionFormatError
-from emomotion.io.bvh import BvhSkeleton, Motion, write_bvh
+from emomotion.io.bvh import BvhSkeleton, Motion
+from emomotion.io.bvh_writer import write_bvh
 
 BVH_NAMES: tuple[str, ...] = (
     "Hips",

@@ -1,4 +1,5 @@
-"""Read and write BVH motion capture files; forward kinematics vectorised over frames.
+"""Read BVH motion capture files (writing: :mod:`emomotion.io.bvh_writer`; the parsed type and its
+forward kinematics: :mod:`emomotion.io.bvh_motion`).
 
 Any rotation-channel order, position channels on any joint (Bandai's rig has six channels on
 every joint and keeps the global translation in Hips, under a static ``joint_Root``), End Sites,
@@ -19,92 +20,15 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from emomotion.errors import BvhError
-from emomotion.io.atomic import atomic_path
+from emomotion.io.bvh_motion import AXIS_INDEX, CHANNEL_NAMES, BvhSkeleton, Motion
 
-CHANNEL_NAMES = ("Xposition", "Yposition", "Zposition", "Xrotation", "Yrotation", "Zrotation")
-_AXIS = {"X": 0, "Y": 1, "Z": 2}
-
-
-@dataclass(frozen=True)
-class BvhSkeleton:
-    """The HIERARCHY section. Joints are in file order, so parents precede their children."""
-
-    names: tuple[str, ...]
-    parents: np.ndarray  # (J,) int64, -1 for roots
-    offsets: np.ndarray  # (J, 3) float64, file units
-    channels: tuple[tuple[str, ...], ...]
-    end_sites: dict[int, np.ndarray] = field(default_factory=dict)  # parent joint -> (3,) offset
-
-    @property
-    def num_channels(self) -> int:
-        return sum(len(c) for c in self.channels)
-
-    def index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise KeyError(name) from None
-
-
-@dataclass(frozen=True)
-class Motion:
-    """A parsed BVH: per-frame local translations and rotations of every joint."""
-
-    skeleton: BvhSkeleton
-    local_positions: np.ndarray  # (T, J, 3) float64
-    rotations: np.ndarray  # (T, J, 3, 3) float64 local rotation matrices
-    fps: float
-    source: Path | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.skeleton.names
-
-    @property
-    def parents(self) -> np.ndarray:
-        return self.skeleton.parents
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.local_positions.shape[0])
-
-    def _fk(self) -> tuple[np.ndarray, np.ndarray]:
-        t, j = self.local_positions.shape[:2]
-        world_rot = np.empty((t, j, 3, 3))
-        world_pos = np.empty((t, j, 3))
-        for k, p in enumerate(self.skeleton.parents):
-            if p < 0:
-                world_rot[:, k] = self.rotations[:, k]
-                world_pos[:, k] = self.local_positions[:, k]
-            else:
-                world_rot[:, k] = world_rot[:, p] @ self.rotations[:, k]
-                world_pos[:, k] = world_pos[:, p] + np.einsum(
-                    "tij,tj->ti", world_rot[:, p], self.local_positions[:, k]
-                )
-        return world_pos, world_rot
-
-    def world_positions(self) -> np.ndarray:
-        """(T, J, 3) joint positions, applying every joint's local translation."""
-        return self._fk()[0]
-
-    def world_rotations(self) -> np.ndarray:
-        """(T, J, 3, 3) world rotation of every joint."""
-        return self._fk()[1]
-
-    def end_site_positions(self) -> dict[int, np.ndarray]:
-        """Parent joint index -> (T, 3) world position of its End Site."""
-        pos, rot = self._fk()
-        return {j: pos[:, j] + rot[:, j] @ off for j, off in self.skeleton.end_sites.items()}
-
+__all__ = ["CHANNEL_NAMES", "BvhSkeleton", "Motion", "excerpt", "read_bvh"]
 
 # ----------------------------------------------------------------------------- reading
 
@@ -493,7 +417,7 @@ def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path 
         for c in chans:
             v = values[:, col]
             col += 1
-            axis = _AXIS[c[0]]
+            axis = AXIS_INDEX[c[0]]
             if c.endswith("position"):
                 local_pos[:, k, axis] = v
             else:
@@ -505,74 +429,3 @@ def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path 
 
 
 # ----------------------------------------------------------------------------- writing
-
-
-def _fmt(values: np.ndarray, precision: int) -> np.ndarray:
-    return np.char.mod(f"%.{precision}g", values)
-
-
-def motion_channel_values(motion: Motion) -> np.ndarray:
-    """(T, C) channel values that reproduce the motion in its skeleton's channel orders."""
-    sk = motion.skeleton
-    t = motion.num_frames
-    out = np.zeros((t, sk.num_channels))
-    col = 0
-    for k, chans in enumerate(sk.channels):
-        rot_chans = [c for c in chans if c.endswith("rotation")]
-        angles = {}
-        if rot_chans:
-            order = "".join(c[0] for c in rot_chans)
-            if len(order) == 3:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # gimbal lock: still a valid solution
-                    euler = Rotation.from_matrix(motion.rotations[:, k]).as_euler(order, degrees=True)
-                angles = {c: euler[:, i] for i, c in enumerate(rot_chans)}
-            else:  # fewer than three axes: read each angle off a single-axis rotation
-                rv = Rotation.from_matrix(motion.rotations[:, k]).as_rotvec(degrees=True)
-                angles = {c: rv[:, _AXIS[c[0]]] for c in rot_chans}
-        for c in chans:
-            out[:, col] = motion.local_positions[:, k, _AXIS[c[0]]] if c.endswith("position") else angles[c]
-            col += 1
-    return out
-
-
-def write_bvh(path: str | Path, motion: Motion, *, precision: int = 6) -> None:
-    """Write ``motion`` as BVH (atomically: a failure leaves no file)."""
-    sk = motion.skeleton
-    children: dict[int, list[int]] = {}
-    for k, p in enumerate(sk.parents):
-        children.setdefault(int(p), []).append(k)
-    lines = ["HIERARCHY"]
-
-    def emit(k: int, depth: int) -> None:
-        pad = "  " * depth
-        kind = "ROOT" if sk.parents[k] < 0 else "JOINT"
-        lines.append(f"{pad}{kind} {sk.names[k]}")
-        lines.append(f"{pad}{{")
-        lines.append(f"{pad}  OFFSET " + " ".join(_fmt(sk.offsets[k], precision)))
-        if sk.channels[k]:
-            lines.append(f"{pad}  CHANNELS {len(sk.channels[k])} " + " ".join(sk.channels[k]))
-        for c in children.get(k, []):
-            emit(c, depth + 1)
-        if k in sk.end_sites:
-            lines.extend(
-                [
-                    f"{pad}  End Site",
-                    f"{pad}  {{",
-                    f"{pad}    OFFSET " + " ".join(_fmt(sk.end_sites[k], precision)),
-                    f"{pad}  }}",
-                ]
-            )
-        lines.append(f"{pad}}}")
-
-    for root in children.get(-1, []):
-        emit(root, 0)
-    values = motion_channel_values(motion)
-    lines += [
-        "MOTION",
-        f"Frames: {motion.num_frames}",
-        f"Frame Time: {1.0 / motion.fps:.{max(precision, 8)}g}",
-    ]
-    body = "\n".join(" ".join(row) for row in _fmt(values, precision + 3))
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n" + body + "\n", encoding="utf-8")
