@@ -255,7 +255,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web demo: generate emotional motion in the browser."""
-    for path in model:
+    for path in model or []:
         checks.existing("--model", path)
     checks.number("--port", port, low=0, high=65535)
     from emomotion.app import ServeConfig
