@@ -57,6 +57,30 @@ def _formats(text: str) -> tuple[str, ...]:
     return fmt
 
 
+def _settings(
+    sampler: str,
+    steps: int | None,
+    guidance: float | None,
+    eta: float | None,
+    emotion_scale: float | None,
+    intensity: float,
+    emotion_guidance: Path | None,
+    emotion_guidance_scale: float,
+    **masked: float | int | None,
+):  # -> SamplingSettings
+    """The sampling options of ``generate`` and ``restyle`` as one value (checked when made)."""
+    from emomotion.generate import SamplingSettings
+
+    if emotion_guidance_scale > 0 and emotion_guidance is None:
+        raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
+    return SamplingSettings(
+        sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
+        intensity=intensity, emotion_guidance=emotion_guidance,
+        emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
+        **masked,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 def _read_prompts(path: Path) -> list[tuple[str, str | None]]:
     """One prompt per line; an optional emotion after a tab or a ``|`` (``a person walks | Sadness``)."""
     from emomotion.errors import ConfigError
@@ -137,7 +161,7 @@ def generate(
     checks.at_least("--keep-first", keep_first, 0)
     checks.at_least("--keep-last", keep_last, 0)
     from emomotion.checkpoint import load_checkpoint
-    from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings, generate_to
+    from emomotion.generate import GenerateRequest, MotionGenerator, generate_to
 
     items: list[tuple[str, str | None]] = [(t, None) for t in text or []]
     if prompts is not None:
@@ -146,14 +170,8 @@ def generate(
         raise ConfigError("give a prompt: --text or --prompts")
     if emotion:  # every prompt without its own emotion, once per --emotion
         items = [(t, e) for t, own in items for e in ([own] if own else emotion)]
-    if emotion_guidance_scale > 0 and emotion_guidance is None:
-        raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
-    settings = SamplingSettings(
-        sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
-        intensity=intensity, emotion_guidance=emotion_guidance,
-        emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
-        temperature=temperature, top_k=top_k,
-    )  # fmt: skip
+    settings = _settings(sampler, steps, guidance, eta, emotion_scale, intensity, emotion_guidance,
+                         emotion_guidance_scale, temperature=temperature, top_k=top_k)  # fmt: skip
     request = GenerateRequest(
         texts=tuple(t for t, _ in items),
         seconds=length,
@@ -200,7 +218,7 @@ def restyle(
     """Re-express an existing motion in an emotion (SDEdit): same length, its path and timing kept at
     low strength; writes the same files as generate."""
     from emomotion.errors import ConfigError
-    from emomotion.generate import MotionGenerator, SamplingSettings, generate_to
+    from emomotion.generate import MotionGenerator, generate_to
     from emomotion.restyle import RestyleRequest
     from emomotion.restyle import restyle as run
 
@@ -208,13 +226,8 @@ def restyle(
     checks.existing("--emotion-guidance", emotion_guidance)
     checks.number("--strength", strength, low=0, high=1)
     checks.number("--num", num, low=1, high=MAX_SAMPLES)
-    if emotion_guidance_scale > 0 and emotion_guidance is None:
-        raise ConfigError("--emotion-guidance-scale needs --emotion-guidance (an emotion classifier run)")
-    settings = SamplingSettings(
-        sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
-        intensity=intensity, emotion_guidance=emotion_guidance,
-        emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
-    )  # fmt: skip
+    settings = _settings(sampler, steps, guidance, eta, emotion_scale, intensity, emotion_guidance,
+                         emotion_guidance_scale)  # fmt: skip
     request = RestyleRequest(
         clip=clip, emotion=emotion, strength=strength, text=text, num=num, seed=seed, settings=settings,
         joint_map=joint_map,

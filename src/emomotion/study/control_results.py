@@ -5,13 +5,13 @@ accuracy, and the cue profile of generated vs real clips, which involves no netw
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emomotion.data.emotions import EMOTIONS
+from emomotion.study.tables import LABELS, fmt, metric, seed_mean
 
 CUES = ("speed", "torso_lean", "arm_expansion", "head_pitch")
 TABLE = (
@@ -23,43 +23,12 @@ TABLE = (
     "jitter",
     "static_rate",
 )
-LABELS = {
-    "emotion_accuracy": "Emo acc ↑",
-    "emotion_f1_weighted": "Emo F1w ↑",
-    "fid": "FID ↓",
-    "r_precision_top3": "R@3 ↑",
-    "mm_dist": "MM-Dist ↓",
-    "jitter": "Jitter ↓",
-    "static_rate": "Static ↓",
-}
-
-
-def _m(row: dict[str, Any], name: str) -> tuple[float, float]:
-    m = row["metrics"].get(name)
-    return (float(m["mean"]), float(m["ci95"])) if m else (float("nan"), 0.0)
-
-
-def _fmt(mean: float, ci: float = 0.0) -> str:
-    if math.isnan(mean):
-        return "–"
-    digits = 3 if abs(mean) < 100 else 1
-    return f"{mean:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci > 0 else "")
-
-
-def _over_seeds(rows: list[dict[str, Any]], name: str) -> tuple[float, float, int]:
-    """Mean over seeds of each seed's mean and the 95% CI half width over seeds."""
-    values = np.array([_m(r, name)[0] for r in rows], dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), 0.0, 0
-    ci = 1.96 * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else 0.0
-    return float(values.mean()), float(ci), int(values.size)
 
 
 def _table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = TABLE) -> list[str]:
     lines = ["| | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for r in rows:
-        lines.append(f"| {r['name']} | " + " | ".join(_fmt(*_m(r, m)) for m in metrics) + " |")
+        lines.append(f"| {r['name']} | " + " | ".join(fmt(*metric(r, m)) for m in metrics) + " |")
     return lines
 
 
@@ -78,8 +47,8 @@ def headline_sentence(result: dict[str, Any]) -> tuple[str, dict[str, float]]:
     real = next(r for r in rows if r["real"])
     base = next(r for r in rows if r["name"] == "base")
     recipe = [r for r in rows if r["name"].startswith("recipe ")]
-    b, y = _m(base, "emotion_accuracy")[0], _over_seeds(recipe, "emotion_accuracy")
-    r = _m(real, "emotion_accuracy")[0]
+    b, y = metric(base, "emotion_accuracy")[0], seed_mean(recipe, "emotion_accuracy")
+    r = metric(real, "emotion_accuracy")[0]
     text = (
         f"Emotion accuracy of generated motion: base {b:.3f}, fine-tuned {y[0]:.3f} ± {y[1]:.3f} "
         f"({y[2]} seeds), real test clips {r:.3f}"
@@ -102,7 +71,7 @@ def control_section(result: dict[str, Any], figures: Path) -> list[str]:
         "",
     ]
     seeds_row = {"name": f"recipe, mean over {len(recipe)} seeds", "real": False,
-                 "metrics": {m: {"mean": _over_seeds(recipe, m)[0], "ci95": _over_seeds(recipe, m)[1]}
+                 "metrics": {m: {"mean": seed_mean(recipe, m)[0], "ci95": seed_mean(recipe, m)[1]}
                              for m in TABLE}}  # fmt: skip
     lines += _table([real, base, seeds_row, *recipe]) + [""]
     conf_real, conf_gen = _confusion([real]), _confusion(recipe)
@@ -117,7 +86,7 @@ def control_section(result: dict[str, Any], figures: Path) -> list[str]:
         for i in present:
             acc_r = conf_real[i, i] / conf_real[i].sum()
             acc_g = conf_gen[i, i] / conf_gen[i].sum() if conf_gen[i].sum() else float("nan")
-            lines.append(f"| {EMOTIONS[i]} | {int(conf_real[i].sum())} | {acc_r:.2f} | {_fmt(acc_g)} |")
+            lines.append(f"| {EMOTIONS[i]} | {int(conf_real[i].sum())} | {acc_r:.2f} | {fmt(acc_g)} |")
         lines.append("")
         for title, conf in (("real test clips", conf_real), ("generated (recipe, all seeds)", conf_gen)):
             lines += [f"Confusion, {title} (rows: asked, columns: recognised):", ""]
@@ -144,7 +113,7 @@ def _intensity(rows: list[dict[str, Any]], real: dict[str, Any], figures: Path) 
     present = [e for e in EMOTIONS if e in real.get("cues", {})]
     lines = ["### Intensity", "", "| intensity | Emo acc ↑ | FID ↓ | Jitter ↓ |", "|---|---|---|---|"]
     for r in rows:
-        cells = [_fmt(*_m(r, m)) for m in ("emotion_accuracy", "fid", "jitter")]
+        cells = [fmt(*metric(r, m)) for m in ("emotion_accuracy", "fid", "jitter")]
         lines.append(f"| {r['name'].removeprefix('intensity ')} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -159,7 +128,7 @@ def _intensity(rows: list[dict[str, Any]], real: dict[str, Any], figures: Path) 
             "|---" * (len(present) + 1) + "|",
         ]
         for r in [*rows, {"name": "real", "cues": real.get("cues", {})}]:
-            cells = [_fmt(r.get("cues", {}).get(e, {}).get(cue, float("nan"))) for e in present]
+            cells = [fmt(r.get("cues", {}).get(e, {}).get(cue, float("nan"))) for e in present]
             lines.append(f"| {r['name'].removeprefix('intensity ')} | " + " | ".join(cells) + " |")
         lines.append("")
     _plot_intensity(rows, figures / "control_intensity.png")
@@ -172,10 +141,10 @@ def _samplers(rows: list[dict[str, Any]], headline: float) -> list[str]:
     lines = ["### Samplers and step counts (the recipe, seed 0)", "",
              "| sampler, steps | Emo acc ↑ | share of the headline | FID ↓ | Jitter ↓ |", "|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
-        acc = _m(r, "emotion_accuracy")
+        acc = metric(r, "emotion_accuracy")
         share = acc[0] / headline if headline > 0 else float("nan")
         lines.append(
-            f"| {r['name']} | {_fmt(*acc)} | {share:.2f} | {_fmt(*_m(r, 'fid'))} | {_fmt(*_m(r, 'jitter'))} |"
+            f"| {r['name']} | {fmt(*acc)} | {share:.2f} | {fmt(*metric(r, 'fid'))} | {fmt(*metric(r, 'jitter'))} |"
         )
     return [*lines, ""]
 
@@ -184,7 +153,7 @@ def _forgetting(rows: list[dict[str, Any]]) -> list[str]:
     if len(rows) < 2:
         return []
     before, after = rows[0], rows[1]
-    fb, fa = _m(before, "fid")[0], _m(after, "fid")[0]
+    fb, fa = metric(before, "fid")[0], metric(after, "fid")[0]
     lines = ["### Forgetting: the base corpus's own test prompts, before and after fine-tuning", ""]
     lines += _table(rows, ("fid", "r_precision_top1", "r_precision_top3", "mm_dist", "jitter"))
     lines += ["", f"FID after / before: {fa / fb:.2f}." if fb > 0 else "", ""]
@@ -194,11 +163,11 @@ def _forgetting(rows: list[dict[str, Any]]) -> list[str]:
 def _honest(result: dict[str, Any], real: dict[str, Any], recipe: list[dict[str, Any]]) -> list[str]:
     lines = ["### Honest scoring", ""]
     guide = [r for r in result.get("guide_real", []) if r["real"]]
-    scorer = _m(real, "emotion_accuracy")[0]
+    scorer = metric(real, "emotion_accuracy")[0]
     if guide:
         lines.append(
             f"On the real test clips the scoring classifier is right {scorer:.3f} of the time and the guiding "
-            f"classifier {_m(guide[0], 'emotion_accuracy')[0]:.3f}: both are trained on the real training split "
+            f"classifier {metric(guide[0], 'emotion_accuracy')[0]:.3f}: both are trained on the real training split "
             "only, with different seeds; the guide never scores."
         )
         lines.append("")
@@ -208,7 +177,7 @@ def _honest(result: dict[str, Any], real: dict[str, Any], recipe: list[dict[str,
         lines += ["Cue profile per emotion, real vs generated (no network involved):", "",
                   "| emotion | " + " | ".join(f"{c} real / gen" for c in CUES) + " |", "|---" * (len(CUES) + 1) + "|"]  # fmt: skip
         for e in present:
-            cells = [f"{_fmt(real['cues'][e][c])} / {_fmt(gen_cues[e][c])}" for c in CUES]
+            cells = [f"{fmt(real['cues'][e][c])} / {fmt(gen_cues[e][c])}" for c in CUES]
             lines.append(f"| {e} | " + " | ".join(cells) + " |")
         corr = []
         for c in CUES:
@@ -262,7 +231,7 @@ def _plot_intensity(rows: list[dict[str, Any]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     x = [float(r["name"].removeprefix("intensity ")) for r in rows]
     fig, axes = plt.subplots(1, 1 + len(CUES), figsize=(3.2 * (1 + len(CUES)), 3))
-    acc = [_m(r, "emotion_accuracy") for r in rows]
+    acc = [metric(r, "emotion_accuracy") for r in rows]
     axes[0].errorbar(x, [a[0] for a in acc], yerr=[a[1] for a in acc], marker="o")
     axes[0].set_title("emotion accuracy")
     for ax, cue in zip(axes[1:], CUES, strict=True):

@@ -6,7 +6,6 @@ the figures, copied into the study folder (and into ``publish``, e.g. the reposi
 from __future__ import annotations
 
 import logging
-import math
 import re
 import shutil
 from dataclasses import replace
@@ -18,6 +17,7 @@ import numpy as np
 from emomotion.io.atomic import save_text
 from emomotion.study.config import StudyConfig
 from emomotion.study.runner import Stage, StudyContext
+from emomotion.study.tables import LABELS, fmt, metric, seed_mean
 
 log = logging.getLogger(__name__)
 
@@ -30,47 +30,13 @@ HEADLINE = (
     "diversity",
     "static_rate",
 )
-LABELS = {
-    "emotion_accuracy": "Emo acc ↑",
-    "emotion_f1_weighted": "Emo F1w ↑",
-    "fid": "FID ↓",
-    "r_precision_top3": "R@3 ↑",
-    "mm_dist": "MM-Dist ↓",
-    "diversity": "Diversity →",
-    "multimodality": "MModality",
-    "static_rate": "Static ↓",
-    "jitter": "Jitter ↓",
-    "foot_skating_ratio": "Skate ↓",
-}
-
-
-def _fmt(mean: float, ci: float | None = None) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "–"
-    digits = 3 if abs(mean) < 100 else 1
-    return f"{mean:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci is not None and ci > 0 else "")
-
-
-def _metric(row: dict[str, Any], name: str) -> tuple[float, float]:
-    m = row["metrics"].get(name)
-    return (m["mean"], m["ci95"]) if m else (float("nan"), 0.0)
-
-
-def _seed_mean(rows: list[dict[str, Any]], name: str) -> tuple[float, float, int]:
-    """Mean over seeds of each seed's mean, and the 95% CI half width over seeds."""
-    values = np.array([_metric(r, name)[0] for r in rows], dtype=float)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), 0.0, 0
-    ci = 1.96 * values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else 0.0
-    return float(values.mean()), float(ci), int(values.size)
 
 
 def _table(rows: list[dict[str, Any]], metrics: tuple[str, ...]) -> list[str]:
     lines = ["| model | " + " | ".join(LABELS.get(m, m) for m in metrics) + " |"]
     lines.append("|---" * (len(metrics) + 1) + "|")
     for r in rows:
-        lines.append(f"| {r['name']} | " + " | ".join(_fmt(*_metric(r, m)) for m in metrics) + " |")
+        lines.append(f"| {r['name']} | " + " | ".join(fmt(*metric(r, m)) for m in metrics) + " |")
     return lines
 
 
@@ -91,23 +57,23 @@ def _headline(rows: dict[str, dict[str, Any]]) -> list[str]:
         ]
         real = rows.get("real data")
         if real:
-            lines.append("| real data | " + " | ".join(_fmt(*_metric(real, m)) for m in HEADLINE) + " |")
-        lines.append("| base | " + " | ".join(_fmt(*_metric(base, m)) for m in HEADLINE) + " |")
+            lines.append("| real data | " + " | ".join(fmt(*metric(real, m)) for m in HEADLINE) + " |")
+        lines.append("| base | " + " | ".join(fmt(*metric(base, m)) for m in HEADLINE) + " |")
         cells = []
         for m in HEADLINE:
-            mean, ci, _ = _seed_mean(tuned, m)
-            cells.append(_fmt(mean, ci))
+            mean, ci, _ = seed_mean(tuned, m)
+            cells.append(fmt(mean, ci))
         lines.append("| fine-tuned (full) | " + " | ".join(cells) + " |")
-        b_acc = _metric(base, "emotion_accuracy")[0]
-        t_acc, t_ci, k = _seed_mean(tuned, "emotion_accuracy")
-        r_acc = _metric(real, "emotion_accuracy")[0] if real else float("nan")
+        b_acc = metric(base, "emotion_accuracy")[0]
+        t_acc, t_ci, k = seed_mean(tuned, "emotion_accuracy")
+        r_acc = metric(real, "emotion_accuracy")[0] if real else float("nan")
         lines += [
             "",
             f"Emotion accuracy of generated motion: base {b_acc:.3f}, fine-tuned {t_acc:.3f} ± {t_ci:.3f} "
             f"({k} seeds), real test clips {r_acc:.3f}; change {t_acc - b_acc:+.3f}. "
-            f"FID: base {_metric(base, 'fid')[0]:.2f}, fine-tuned {_seed_mean(tuned, 'fid')[0]:.2f}. "
-            f"R@3: base {_metric(base, 'r_precision_top3')[0]:.3f}, fine-tuned "
-            f"{_seed_mean(tuned, 'r_precision_top3')[0]:.3f}.",
+            f"FID: base {metric(base, 'fid')[0]:.2f}, fine-tuned {seed_mean(tuned, 'fid')[0]:.2f}. "
+            f"R@3: base {metric(base, 'r_precision_top3')[0]:.3f}, fine-tuned "
+            f"{seed_mean(tuned, 'r_precision_top3')[0]:.3f}.",
             "",
         ]
     return lines
@@ -225,7 +191,7 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
             lines.append("|---" * (len(present) + 1) + "|")
             for name, d in diag.items():
                 cells = [
-                    ("yes" if d[k] else "no") if k == "collapsed" else _fmt(d.get(k, float("nan")))
+                    ("yes" if d[k] else "no") if k == "collapsed" else fmt(d.get(k, float("nan")))
                     for k in present
                 ]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
