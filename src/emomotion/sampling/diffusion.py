@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -178,19 +178,7 @@ def sample_dpmpp(
     run: int | None = None,
 ) -> torch.Tensor:
     del eta
-    from diffusers import DPMSolverMultistepScheduler
-
-    n = steps or min(diffusion.num_steps, 20)
-    diffusion.timesteps(n)  # validates the range
-    scheduler = DPMSolverMultistepScheduler(
-        num_train_timesteps=diffusion.num_steps,
-        trained_betas=diffusion.betas.astype(np.float32),
-        prediction_type="sample",
-        algorithm_type="dpmsolver++",
-        solver_order=2,
-        lower_order_final=True,
-    )
-    scheduler.set_timesteps(n, device=x.device)
+    scheduler = _dpmpp_scheduler(diffusion, steps, x.device)
     timesteps = scheduler.timesteps
     if run is not None and run < len(timesteps):  # SDEdit: the last ``run`` steps only
         scheduler.set_begin_index(len(timesteps) - run)
@@ -207,17 +195,32 @@ Sampler = Callable[..., torch.Tensor]
 SAMPLERS: dict[str, Sampler] = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmpp": sample_dpmpp}
 
 
-def start_timestep(diffusion: GaussianDiffusion, sampler: str, steps: int | None, run: int) -> int:
-    """The trained timestep a sampler's last ``run`` steps start from (the level SDEdit noises to)."""
-    if sampler == "dpmpp":
-        from diffusers import DPMSolverMultistepScheduler
+def _dpmpp_scheduler(
+    diffusion: GaussianDiffusion, steps: int | None, device: torch.device | str = "cpu"
+) -> Any:
+    """diffusers' DPM-Solver++ (2nd order, x0 prediction) on ``diffusion``'s betas, set to ``steps``
+    (default: at most 20)."""
+    from diffusers import DPMSolverMultistepScheduler
 
-        scheduler = DPMSolverMultistepScheduler(
-            num_train_timesteps=diffusion.num_steps, trained_betas=diffusion.betas.astype(np.float32)
-        )
-        scheduler.set_timesteps(steps or min(diffusion.num_steps, 20))
-        return int(scheduler.timesteps[len(scheduler.timesteps) - run])
-    return int(diffusion.timesteps(steps)[run - 1])
+    n = steps or min(diffusion.num_steps, 20)
+    diffusion.timesteps(n)  # validates the range
+    scheduler = DPMSolverMultistepScheduler(
+        num_train_timesteps=diffusion.num_steps,
+        trained_betas=diffusion.betas.astype(np.float32),
+        prediction_type="sample",
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        lower_order_final=True,
+    )
+    scheduler.set_timesteps(n, device=device)
+    return scheduler
+
+
+def sampling_timesteps(diffusion: GaussianDiffusion, sampler: str, steps: int | None) -> np.ndarray:
+    """The trained timesteps a sampler visits, first (noisiest) to last."""
+    if sampler == "dpmpp":
+        return np.asarray(_dpmpp_scheduler(diffusion, steps).timesteps, dtype=np.int64)
+    return diffusion.timesteps(steps)[::-1]
 
 
 def sample(
@@ -249,15 +252,14 @@ def sample(
     x = _noise(shape, generator, device, torch.float32)
     kwargs: dict[str, object] = {} if eta is None else {"eta": eta}
     if init is not None:
-        total = (
-            len(diffusion.timesteps(steps)) if sampler != "dpmpp" else (steps or min(diffusion.num_steps, 20))
-        )
+        timesteps = sampling_timesteps(diffusion, sampler, steps)
+        total = len(timesteps)
         run = round(strength * total)
         init = init.to(device=device, dtype=torch.float32).expand(shape)
         if run == 0:
             return _apply_mask(init.clone(), mask)
         if run < total:
-            t0 = start_timestep(diffusion, sampler, steps, run)
+            t0 = int(timesteps[total - run])  # the last ``run`` steps start here
             x = diffusion.q_sample(init, torch.full((shape[0],), t0, device=device, dtype=torch.long), x)
             kwargs["run"] = run
     x = _apply_mask(x, mask)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from emomotion.study.config import StudyConfig
+from emomotion.study.eval_stages import emotion_eval_args
 from emomotion.study.runner import Stage, StudyContext
 from emomotion.study.stages import _inputs, _train_config
 
@@ -172,16 +173,7 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
 
         c = ctx.cfg.control
         out = ctx.out / "eval" / "control"
-        common = {
-            "data": ctx.data / "emotion",
-            "evaluator": ctx.result("evaluator")["checkpoint"],
-            "out": out,
-            "emotion_classifier": ctx.result("emotion_classifier")["checkpoint"],
-            "seed": ctx.cfg.seed,
-            "max_frames": ctx.cfg.max_frames,
-            "report": False,
-            "mm_texts": 0,
-        }
+        common = {**emotion_eval_args(ctx, out), "mm_texts": 0}
         tables = control_entries(ctx)
         result: dict[str, Any] = {}
         result["headline"] = [r.to_dict() for r in compare(tables["headline"], reps=c.reps, **common)]

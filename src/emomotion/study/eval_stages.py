@@ -110,6 +110,20 @@ def _entries(ctx: StudyContext) -> list[Any]:
     return entries
 
 
+def emotion_eval_args(ctx: StudyContext, out: Path) -> dict[str, Any]:
+    """What every comparison on the emotion set's test split shares: data, evaluator, the scoring emotion
+    classifier, seed, crop length; results under ``out``, the report written by the stage itself."""
+    return {
+        "data": ctx.data / "emotion",
+        "evaluator": ctx.result("evaluator")["checkpoint"],
+        "out": out,
+        "emotion_classifier": ctx.result("emotion_classifier")["checkpoint"],
+        "seed": ctx.cfg.seed,
+        "max_frames": ctx.cfg.max_frames,
+        "report": False,
+    }
+
+
 def eval_stage(cfg: StudyConfig) -> Stage:
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.evaluation.compare import compare
@@ -122,15 +136,7 @@ def eval_stage(cfg: StudyConfig) -> Stage:
         # 32 clips and no MultiModality (said in the report); every other row gets the full protocol
         slow = [x for x in entries if _steps(ctx, x) > e.slow_steps]
         fast = [x for x in entries if x not in slow]
-        common = {
-            "data": ctx.data / "emotion",
-            "evaluator": ctx.result("evaluator")["checkpoint"],
-            "out": out,
-            "emotion_classifier": ctx.result("emotion_classifier")["checkpoint"],
-            "seed": ctx.cfg.seed,
-            "max_frames": ctx.cfg.max_frames,
-            "report": False,
-        }
+        common = emotion_eval_args(ctx, out)
         results = compare(fast, reps=e.reps, mm_texts=e.mm_texts, mm_repeats=e.mm_repeats, **common)
         if slow:
             results += compare(slow, reps=1, mm_texts=0, real_row=False, max_clips=32, **common)
