@@ -185,3 +185,27 @@ def test_eval_settings_carry_the_emotion_options(runs):
         parse_setting("ddim:20:color=2")
     with pytest.raises(ConfigError, match="emotion-guidance"):
         parse_setting("ddim:20:cg=0.3")
+
+
+def test_output_smoothing_removes_the_samplers_jerk_and_keeps_kept_frames(runs, tmp_path):
+    from emomotion.evaluation.metrics import jitter
+    from emomotion.features import recover_joints
+
+    def jerk(settings: SamplingSettings) -> float:
+        return float(
+            np.mean([jitter(recover_joints(f)) for f in _gen(runs["plain"], settings, emotion=None)])
+        )
+
+    raw, default = jerk(SamplingSettings(smoothing=0.0)), jerk(SamplingSettings())
+    assert default < raw / 3  # MDM's default smoothing (sigma 1 frame)
+    assert jerk(SamplingSettings(smoothing=2.0)) < default
+    source = _gen(runs["plain"], SamplingSettings(smoothing=0.0), emotion=None)[0]
+    np.save(tmp_path / "source.npy", source)
+    request = GenerateRequest(("a person jumps",), seconds=3.0, settings=SamplingSettings(smoothing=2.0),
+                              source=tmp_path / "source.npy", keep_first=10, keep_last=5)  # fmt: skip
+    out = MotionGenerator(runs["plain"])(request)[0].features
+    np.testing.assert_allclose(out[:10], source[:10], atol=1e-5)
+    np.testing.assert_allclose(out[-5:], source[-5:], atol=1e-5)
+    assert _cli("generate", "--model", runs["plain"], "--text", "a person walks", "--out", tmp_path / "o",
+                "--smoothing", "11") == 2  # fmt: skip
+    assert not (tmp_path / "o").exists()

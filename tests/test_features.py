@@ -154,3 +154,23 @@ def test_bad_feature_arrays_raise_typed_errors():
         F.recover_joints(np.zeros((10, 262)))
     with pytest.raises(MotionFormatError):
         F.recover_joints(np.full((3, 263), np.inf))
+
+
+def test_smooth_features_low_passes_the_body_and_keeps_contacts():
+    from emomotion.evaluation.metrics import jitter
+    from emomotion.features import FOOT_CONTACT, recover_joints, smooth_features
+
+    rng = np.random.default_rng(0)
+    t = np.arange(80)[:, None]
+    contacts = (t % 20 < 10) * np.ones((1, 4))
+    ramp = np.concatenate([0.01 * t * np.ones((1, FOOT_CONTACT.start)), contacts], 1)
+    assert smooth_features(ramp, 0.0) is ramp
+    # a straight line is its own low-pass away from the ends; the contacts stay exactly binary
+    np.testing.assert_allclose(smooth_features(ramp, 1.0)[5:-5], ramp[5:-5], atol=1e-9)
+    np.testing.assert_array_equal(smooth_features(ramp, 1.0)[:, FOOT_CONTACT], contacts)
+    clean = np.concatenate([0.1 * np.sin(2 * np.pi * t / 40) * np.ones((1, FOOT_CONTACT.start)), contacts], 1)
+    noisy = clean + np.concatenate([rng.normal(0, 0.02, (80, FOOT_CONTACT.start)), np.zeros((80, 4))], 1)
+    before, after = jitter(recover_joints(noisy)), jitter(recover_joints(smooth_features(noisy, 1.0)))
+    assert after < before / 5
+    with pytest.raises(ValueError, match="sigma"):
+        smooth_features(ramp, -1.0)

@@ -11,7 +11,7 @@ from emomotion import skeleton as sk
 from emomotion.cli import checks
 from emomotion.errors import ConfigError
 from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
-from emomotion.sampling.settings import MAX_INTENSITY
+from emomotion.sampling.settings import MAX_INTENSITY, MAX_SMOOTHING
 
 Emotion = Annotated[
     list[str] | None,
@@ -33,6 +33,12 @@ EmotionGuidance = Annotated[
 ]
 EmotionGuidanceScale = Annotated[
     float, typer.Option("--emotion-guidance-scale", help="Classifier-guidance step (feature std units).")
+]
+Smoothing = Annotated[
+    float | None,
+    typer.Option(
+        "--smoothing", help="Low-pass of the output in time, Gaussian sigma in frames (0 = off; MDM: 1)."
+    ),
 ]
 Sampler = Annotated[str, typer.Option("--sampler", help="ddpm | ddim | dpmpp")]
 Steps = Annotated[int | None, typer.Option("--steps", help="Sampling steps (default: as trained).")]
@@ -66,6 +72,7 @@ def _settings(
     intensity: float,
     emotion_guidance: Path | None,
     emotion_guidance_scale: float,
+    smoothing: float | None = None,
     **masked: float | int | None,
 ):  # -> SamplingSettings
     """The sampling options of ``generate`` and ``restyle`` as one value (checked when made)."""
@@ -77,7 +84,7 @@ def _settings(
         sampler=sampler, steps=steps, guidance=guidance, eta=eta, emotion_scale=emotion_scale,
         intensity=intensity, emotion_guidance=emotion_guidance,
         emotion_guidance_scale=emotion_guidance_scale if emotion_guidance is not None else 0.0,
-        **masked,  # type: ignore[arg-type]
+        smoothing=smoothing, **masked,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
@@ -118,6 +125,7 @@ def generate(
     intensity: Intensity = 1.0,
     emotion_guidance: EmotionGuidance = None,
     emotion_guidance_scale: EmotionGuidanceScale = 0.0,
+    smoothing: Smoothing = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     temperature: Annotated[
         float, typer.Option("--temperature", help="MMM: sampling temperature (0 = greedy).")
@@ -156,6 +164,7 @@ def generate(
     checks.number("--eta", eta, low=0, high=1)
     checks.at_least("--emotion-guidance-scale", emotion_guidance_scale, 0)
     checks.existing("--emotion-guidance", emotion_guidance)
+    checks.number("--smoothing", smoothing, low=0, high=MAX_SMOOTHING)
     checks.number("--temperature", temperature, low=0, high=100)
     checks.at_least("--top-k", top_k, 1)
     checks.at_least("--keep-first", keep_first, 0)
@@ -171,7 +180,7 @@ def generate(
     if emotion:  # every prompt without its own emotion, once per --emotion
         items = [(t, e) for t, own in items for e in ([own] if own else emotion)]
     settings = _settings(sampler, steps, guidance, eta, emotion_scale, intensity, emotion_guidance,
-                         emotion_guidance_scale, temperature=temperature, top_k=top_k)  # fmt: skip
+                         emotion_guidance_scale, smoothing, temperature=temperature, top_k=top_k)  # fmt: skip
     request = GenerateRequest(
         texts=tuple(t for t, _ in items),
         seconds=length,
@@ -210,6 +219,7 @@ def restyle(
     intensity: Intensity = 1.0,
     emotion_guidance: EmotionGuidance = None,
     emotion_guidance_scale: EmotionGuidanceScale = 0.0,
+    smoothing: Smoothing = None,
     joint_map: Annotated[str | None, typer.Option("--joint-map", help="BVH clips: the joint map.")] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     formats: Formats = "npy,bvh,gif",
@@ -226,8 +236,9 @@ def restyle(
     checks.existing("--emotion-guidance", emotion_guidance)
     checks.number("--strength", strength, low=0, high=1)
     checks.number("--num", num, low=1, high=MAX_SAMPLES)
+    checks.number("--smoothing", smoothing, low=0, high=MAX_SMOOTHING)
     settings = _settings(sampler, steps, guidance, eta, emotion_scale, intensity, emotion_guidance,
-                         emotion_guidance_scale)  # fmt: skip
+                         emotion_guidance_scale, smoothing)  # fmt: skip
     request = RestyleRequest(
         clip=clip, emotion=emotion, strength=strength, text=text, num=num, seed=seed, settings=settings,
         joint_map=joint_map,

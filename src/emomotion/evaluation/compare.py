@@ -34,6 +34,7 @@ def compare(
     out: str | Path,
     *,
     emotion_classifier: str | Path | None = None,
+    emotion_judge: Any = None,
     split: str = "test",
     reps: int = 3,
     seed: int = 0,
@@ -41,7 +42,8 @@ def compare(
     report: bool = True,
     **options: Any,
 ) -> list[EvalResult]:
-    """Evaluate every entry (and the real data) and write the report into ``out``."""
+    """Evaluate every entry (and the real data) and write the report into ``out``; ``emotion_judge``
+    (:func:`~emomotion.evaluation.cue_judge.fit_cue_judge`) scores every row beside the classifier."""
     from emomotion.evaluation.report import write_report
 
     names = [e.name for e in entries]
@@ -55,6 +57,7 @@ def compare(
         "split": split,
         "reps": reps,
         "emotion_classifier": cls,
+        "emotion_judge": emotion_judge,
         "seed": seed,
         "out_dir": out,
         **options,
@@ -78,12 +81,13 @@ SETTING_KEYS = {
     "label": "emotion_scale",
     "intensity": "intensity",
     "cg": "emotion_guidance_scale",
+    "smooth": "smoothing",
 }
 """``key=value`` options of an MDM setting and the :class:`SamplingSettings` field each sets."""
 
 
 def parse_setting(text: str, emotion_guidance: Path | None = None) -> SamplingSettings:
-    """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1``) or
+    """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1:smooth=1``) or
     ``mmm:steps[:temperature[:top_k]]``. ``cg`` (classifier-guidance scale) steers with
     ``emotion_guidance``, an emotion classifier checkpoint."""
     from emomotion.errors import ConfigError

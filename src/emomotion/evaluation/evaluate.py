@@ -262,6 +262,7 @@ def _run(
     out_dir: Path | None,
     real: bool,
     model_id: str | None = None,
+    judge: Any = None,
 ) -> EvalResult:
     job = _Evaluation(root, evaluator, classifier, settings)
     fingerprint = _fingerprint(name, root, settings, evaluator, classifier, real, model_id)
@@ -295,6 +296,11 @@ def _run(
             if r == 0 and settings.grid_prompts and cache is None:
                 samples = [recover_joints(m) for m in motions[: settings.grid_prompts]]
                 sample_texts = draw.texts[: len(samples)]
+    if judge is not None:  # scored from each repetition's cues, cached or not
+        for rep in reps:
+            accuracy = judge.accuracy(rep["cues"], rep["groups"])
+            if accuracy is not None:
+                rep["metrics"]["judge_accuracy"] = accuracy
     if cache is not None and settings.grid_prompts and (cache / "samples.npz").exists():
         with np.load(cache / "samples.npz") as z:
             samples = [z[f"arr_{i}"] for i in range(len(z.files))]
@@ -367,6 +373,7 @@ def evaluate(
     seed: int = 0,
     out_dir: str | Path | None = None,
     model_id: str | None = None,
+    emotion_judge: Any = None,
     **options: Any,
 ) -> EvalResult:
     """Evaluate one generator on a split (see the module docstring). ``model_id`` identifies the
@@ -375,7 +382,8 @@ def evaluate(
 
     ``generate_fn(texts, lengths, seed) -> [(T_i, 263)]`` returns de-normalised features.
     ``options`` are :class:`EvalSettings` fields (``mm_texts``, ``mm_repeats``, ``diversity_pairs``,
-    ``batch_size``, ``max_frames``, ``grid_prompts``, ...).
+    ``batch_size``, ``max_frames``, ``grid_prompts``, ...). ``emotion_judge``
+    (:class:`~emomotion.evaluation.cue_judge.CueJudge`) adds ``judge_accuracy``, from the clips' cues.
     """
     settings = _settings(split, reps, seed, options)
 
@@ -398,6 +406,7 @@ def evaluate(
         None if out_dir is None else Path(out_dir),
         real=False,
         model_id=model_id,
+        judge=emotion_judge,
     )
 
 
@@ -411,6 +420,7 @@ def evaluate_real(
     emotion_classifier: Any = None,
     seed: int = 0,
     out_dir: str | Path | None = None,
+    emotion_judge: Any = None,
     **options: Any,
 ) -> EvalResult:
     """The real-data row: the protocol on the split's own clips (no MultiModality)."""
@@ -425,6 +435,7 @@ def evaluate_real(
         settings,
         None if out_dir is None else Path(out_dir),
         real=True,
+        judge=emotion_judge,
     )
 
 
@@ -432,7 +443,7 @@ def metric_names(results: Sequence[EvalResult]) -> list[str]:
     """Metrics present in any result, in the report's order."""
     order = [
         "r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_dist", "diversity", "multimodality",
-        "emotion_accuracy", "emotion_f1_macro", "emotion_f1_weighted",
+        "emotion_accuracy", "judge_accuracy", "emotion_f1_macro", "emotion_f1_weighted",
         "foot_skating", "foot_skating_ratio", "jitter", "penetration", "static_rate",
     ]  # fmt: skip
     present = {m for r in results for m in r.metrics}

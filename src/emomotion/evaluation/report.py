@@ -43,6 +43,7 @@ LABELS = {
     "diversity": "Diversity →",
     "multimodality": "MModality ↑",
     "emotion_accuracy": "Emo acc ↑",
+    "judge_accuracy": "Cue judge ↑",
     "emotion_f1_macro": "Emo F1 macro ↑",
     "emotion_f1_weighted": "Emo F1 w ↑",
     "foot_skating": "Skate m/s ↓",

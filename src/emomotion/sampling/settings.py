@@ -14,6 +14,7 @@ from emomotion.limits import MAX_GUIDANCE
 from emomotion.sampling.diffusion import SAMPLERS
 
 MAX_INTENSITY = 3.0
+MAX_SMOOTHING = 10.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class SamplingSettings:
     emotion_guidance_scale: float = 0.0
     temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
     top_k: int | None = None  # masked models: sample among the k most likely codes
+    smoothing: float | None = None  # Gaussian low-pass of the output in time, sigma in frames (0 = off)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -37,6 +39,7 @@ class SamplingSettings:
         check_finite(
             guidance=self.guidance, eta=self.eta, emotion_scale=self.emotion_scale, intensity=self.intensity,
             emotion_guidance_scale=self.emotion_guidance_scale, temperature=self.temperature,
+            smoothing=self.smoothing,
         )  # fmt: skip
         if self.steps is not None and self.steps < 0:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
@@ -54,6 +57,8 @@ class SamplingSettings:
             raise ConfigError("an emotion guidance scale needs an emotion classifier (--emotion-guidance)")
         if not 0.0 <= self.temperature <= 100.0:
             raise ConfigError(f"temperature must be in [0, 100], got {self.temperature:g}")
+        if self.smoothing is not None and not 0.0 <= self.smoothing <= MAX_SMOOTHING:
+            raise ConfigError(f"smoothing must be in [0, {MAX_SMOOTHING:g}] frames, got {self.smoothing:g}")
         if self.top_k is not None and self.top_k < 0:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
 
@@ -76,6 +81,8 @@ class SamplingSettings:
             parts.append(f"cls guidance {self.emotion_guidance_scale:g}")
         if self.intensity != 1.0:
             parts.append(f"intensity {self.intensity:g}")
+        if self.smoothing is not None:
+            parts.append(f"smoothing {self.smoothing:g}")
         return ", ".join(parts)
 
 

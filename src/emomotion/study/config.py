@@ -127,6 +127,7 @@ class ControlStudy:
     steps: int = 0  # 0 = as trained
     label_scale: float = 2.5
     guidance_scale: float = 0.3  # classifier-guidance step (feature std units)
+    smoothing: float | None = None  # output low-pass sigma in frames (None: the model's default)
     guide_classifier_seed: int = 1
     guide_classifier_preset: str = "small"
     guide_classifier_steps: int = 400
@@ -138,11 +139,16 @@ class ControlStudy:
     ddim_eta: float = 0.0
     restyle_strength: float = 0.6
     forgetting_clips: int = 128  # base-corpus test clips for FID / R-precision before and after
-    reps: int = 3
+    reps: int = 3  # the headline rows
+    detail_reps: int = 3  # the ablation, intensity, sampler and restyle rows
 
     def __post_init__(self) -> None:
         if self.enabled and not self.headline:
             raise ConfigError("control: name the headline fine-tune variant (headline = ...)")
+        if self.reps < 1 or self.detail_reps < 1:
+            raise ConfigError(
+                f"control: reps and detail_reps must be >= 1, got {self.reps}, {self.detail_reps}"
+            )
         if not 0.0 <= self.restyle_strength <= 1.0:
             raise ConfigError(f"control.restyle_strength must be in [0, 1], got {self.restyle_strength}")
 

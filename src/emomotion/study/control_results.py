@@ -16,6 +16,7 @@ from emomotion.study.tables import LABELS, fmt, metric, seed_mean
 CUES = ("speed", "torso_lean", "arm_expansion", "head_pitch")
 TABLE = (
     "emotion_accuracy",
+    "judge_accuracy",
     "emotion_f1_weighted",
     "fid",
     "r_precision_top3",
@@ -171,6 +172,17 @@ def _honest(result: dict[str, Any], real: dict[str, Any], recipe: list[dict[str,
             "only, with different seeds; the guide never scores."
         )
         lines.append("")
+    judge_real = metric(real, "judge_accuracy")[0]
+    if np.isfinite(judge_real):
+        judged = seed_mean(recipe, "judge_accuracy")
+        lines += [
+            f"A second judge shares nothing with the classifiers (no network, no features, no gradients): a "
+            f"random forest on the movement cues below, fitted on the real training clips. It recognises "
+            f"{judge_real:.3f} of the real test clips and {judged[0]:.3f} ± {judged[1]:.3f} of the recipe's "
+            f"({judged[2]} seeds): {judged[0] / judge_real:.2f}x real, against "
+            f"{seed_mean(recipe, 'emotion_accuracy')[0] / scorer:.2f}x by the scoring classifier.",
+            "",
+        ]
     present = [e for e in EMOTIONS if e in real.get("cues", {})]
     gen_cues = _mean_cues([r.get("cues", {}) for r in recipe], present)
     if present and gen_cues:

@@ -74,7 +74,7 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
     def recipe(**over: Any) -> SamplingSettings:
         base = {"sampler": c.sampler, "steps": steps, "emotion_scale": c.label_scale,
                 "emotion_guidance": guide if c.guidance_scale > 0 else None,
-                "emotion_guidance_scale": c.guidance_scale}  # fmt: skip
+                "emotion_guidance_scale": c.guidance_scale, "smoothing": c.smoothing}  # fmt: skip
         base.update(over)
         if not base["emotion_guidance_scale"]:
             base["emotion_guidance"] = None
@@ -87,7 +87,7 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
         raise ConfigError(f"control.headline: no fine-tuned MDM stage for variant {c.headline!r}")
     first = _checkpoint(ctx, headline[0])
     base = _checkpoint(ctx, f"mdm_base_{c.diffusion_steps}")
-    plain = SamplingSettings(sampler=c.sampler, steps=steps)
+    plain = SamplingSettings(sampler=c.sampler, steps=steps, smoothing=c.smoothing)
     rows: dict[str, list[Any]] = {"headline": [], "ablation": [], "intensity": [], "samplers": []}
     rows["headline"].append(Entry("base", base, plain))
     rows["headline"] += [Entry(f"recipe {name}", _checkpoint(ctx, name), recipe()) for name in headline]
@@ -107,6 +107,8 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
     )
     ablation.append(Entry("label", first, recipe(emotion_guidance_scale=0.0)))
     ablation.append(Entry("label + classifier guidance (recipe)", first, recipe()))
+    if c.smoothing != 0.0:
+        ablation.append(Entry("recipe without output smoothing", first, recipe(smoothing=0.0)))
     if c.training_ablation:
         stages = _variant_stages(ctx, c.training_ablation)
         if stages:
@@ -178,14 +180,15 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         result: dict[str, Any] = {}
         result["headline"] = [r.to_dict() for r in compare(tables["headline"], reps=c.reps, **common)]
         for name in ("ablation", "intensity", "samplers"):
-            rows = compare(tables[name], reps=c.reps, real_row=False, **common)
+            rows = compare(tables[name], reps=c.detail_reps, real_row=False, **common)
             result[name] = [r.to_dict() for r in rows]
         first = tables["headline"][1]
         restyler = RestyleGenerator(first.checkpoint, ctx.data / "base", first.settings, c.restyle_strength)
         ev = load_checkpoint(common["evaluator"]).build_model()
         cls = load_checkpoint(common["emotion_classifier"]).build_model()
         restyled = evaluate(restyler, ctx.data / "emotion", ev, name=f"restyle {c.restyle_strength:g}",
-                            reps=c.reps, emotion_classifier=cls, seed=ctx.cfg.seed, out_dir=out,
+                            reps=c.detail_reps, emotion_classifier=cls, seed=ctx.cfg.seed, out_dir=out,
+                            emotion_judge=common["emotion_judge"],
                             max_frames=ctx.cfg.max_frames, mm_texts=0,
                             model_id=f"restyle:{first.checkpoint}:{first.settings}:{c.restyle_strength}")  # fmt: skip
         result["ablation"].append(restyled.to_dict())
@@ -193,7 +196,7 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         from emomotion.evaluation.compare import Entry
         from emomotion.generate import SamplingSettings
 
-        plain = SamplingSettings(sampler=c.sampler, steps=c.steps or 0)
+        plain = SamplingSettings(sampler=c.sampler, steps=c.steps or 0, smoothing=c.smoothing)
         forget = [Entry("before (base)", tables["headline"][0].checkpoint, plain),
                   Entry("after (recipe model)", first.checkpoint, plain)]  # fmt: skip
         rows = compare(forget, data=ctx.data / "base", evaluator=common["evaluator"], out=ctx.out / "eval" / "forgetting",

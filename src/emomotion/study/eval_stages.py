@@ -112,12 +112,16 @@ def _entries(ctx: StudyContext) -> list[Any]:
 
 def emotion_eval_args(ctx: StudyContext, out: Path) -> dict[str, Any]:
     """What every comparison on the emotion set's test split shares: data, evaluator, the scoring emotion
-    classifier, seed, crop length; results under ``out``, the report written by the stage itself."""
+    classifier and the cue judge (no network; fitted on the real training clips), seed, crop length;
+    results under ``out``, the report written by the stage itself."""
+    from emomotion.evaluation.cue_judge import fit_cue_judge
+
     return {
         "data": ctx.data / "emotion",
         "evaluator": ctx.result("evaluator")["checkpoint"],
         "out": out,
         "emotion_classifier": ctx.result("emotion_classifier")["checkpoint"],
+        "emotion_judge": fit_cue_judge(ctx.data / "emotion", seed=ctx.cfg.seed),
         "seed": ctx.cfg.seed,
         "max_frames": ctx.cfg.max_frames,
         "report": False,

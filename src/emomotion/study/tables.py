@@ -9,6 +9,7 @@ import numpy as np
 
 LABELS = {
     "emotion_accuracy": "Emo acc ↑",
+    "judge_accuracy": "Cue judge ↑",
     "emotion_f1_weighted": "Emo F1w ↑",
     "fid": "FID ↓",
     "r_precision_top1": "R@1 ↑",
