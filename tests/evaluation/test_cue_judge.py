@@ -15,7 +15,9 @@ from emomotion.evaluation.cues import CUE_NAMES, clip_cues, cues_dict
 
 
 def _cues(root, ids):
-    return np.array([list(cues_dict(clip_cues(np.load(root / "new_joints" / f"{i}.npy"))).values()) for i in ids])
+    return np.array(
+        [list(cues_dict(clip_cues(np.load(root / "new_joints" / f"{i}.npy"))).values()) for i in ids]
+    )
 
 
 def test_the_judge_recognises_the_clips_it_learned_and_ignores_smoothness(synthetic_train_set):
