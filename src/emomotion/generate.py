@@ -8,12 +8,14 @@ demo alike. How it samples is one :class:`SamplingSettings`; what a setting leav
 
 MDM checkpoints sample with a diffusion sampler (``sampler``, ``steps``, ``eta``); MMM checkpoints
 (kind ``mmm``) decode tokens iteratively: ``steps`` decoding steps, ``temperature`` and ``top_k``, and
-``sampler`` does not apply. MMM lengths are whole tokens (4 frames). Emotion control (MDM):
+``sampler`` does not apply. MMM lengths are whole tokens (4 frames). Emotion control:
 
-- the emotion label (models with emotion conditioning) with its own classifier-free scale
-  ``emotion_scale``: ``x0 = u + g (c_text - u) + intensity * s_e (c_full - c_text)``;
+- the emotion label (models with emotion conditioning, MDM or MMM) with its own classifier-free scale
+  ``emotion_scale``: ``x0 = u + g (c_text - u) + intensity * s_e (c_full - c_text)`` (MMM: the same
+  on the logits of each decoding step);
 - classifier guidance with a trained emotion classifier (``emotion_guidance``, a checkpoint, and
-  ``emotion_guidance_scale``, also multiplied by ``intensity``), which works for any MDM, labelled or not;
+  ``emotion_guidance_scale``, also multiplied by ``intensity``), which works for any MDM, labelled or not,
+  and for no MMM;
 - ``intensity`` dials both: 0 is the text alone, 1 the default, up to 3 exaggerates.
 
 Both families do in-betweening (a ``source`` whose first/last frames are kept); MDM also restyles a
@@ -165,7 +167,9 @@ class MotionGenerator:
 
     @property
     def num_emotions(self) -> int:
-        return int(self.ckpt.config.get("num_emotions", 0) or 0) if self.kind == "mdm" else 0
+        """Emotion labels the model takes (0: no emotion conditioning); MMM's sit in its ``trans`` config."""
+        config = self.ckpt.config if self.kind == "mdm" else self.ckpt.config.get("trans", {})
+        return int(config.get("num_emotions", 0) or 0) if isinstance(config, dict) else 0
 
     @property
     def default_steps(self) -> int:
@@ -180,7 +184,12 @@ class MotionGenerator:
             raise ConfigError(f"steps {s.steps} exceed the {self.max_steps} {what}")
         guidance = self.defaults.guidance if s.guidance is None else s.guidance
         if self.kind == "mmm":
-            if labelled or s.emotion_guidance is not None:
+            if s.emotion_guidance is not None:
+                raise ConfigError(
+                    "classifier guidance (--emotion-guidance) needs a diffusion model (MDM); an MMM model "
+                    "takes the emotion as a label (--emotion) or in the text"
+                )
+            if labelled and not self.num_emotions:
                 raise ConfigError(
                     "this MMM model has no emotion control; put the emotion in the text instead"
                 )
@@ -244,7 +253,7 @@ class MotionGenerator:
         )
         with torch.no_grad():
             if self.kind == "mmm":
-                x = self._masked(texts, lengths, seed, s, init, keep)
+                x = self._masked(texts, lengths, seed, s, labels, init, keep)
             else:
                 x = self._diffuse(texts, lengths, seed, s, labels, init, strength, keep)
         out = [f[:n] * self.std + self.mean for f, n in zip(x, lengths, strict=True)]
@@ -303,10 +312,12 @@ class MotionGenerator:
         lengths: Sequence[int],
         seed: int,
         s: SamplingSettings,
+        labels: torch.Tensor | None,
         init: torch.Tensor | None,
         keep: torch.Tensor | None,
     ) -> list[np.ndarray]:
-        """Iterative masked decoding (MMM), then the VQ decoder; lengths padded up from whole tokens."""
+        """Iterative masked decoding (MMM), then the VQ decoder; lengths padded up from whole tokens.
+        ``labels`` guide a model with emotion conditioning at ``intensity`` x ``emotion_scale``."""
         from emomotion.sampling.masked import (
             MaskedDecodingConfig,
             decode_motion,
@@ -315,22 +326,26 @@ class MotionGenerator:
             inbetween_motion,
         )
 
+        use_label = labels is not None and self.num_emotions > 0 and bool(s.emotion_scale)
         decoding = MaskedDecodingConfig(
             steps=int(s.steps or self.defaults.steps), temperature=s.temperature, top_k=s.top_k,
-            guidance=float(s.guidance),
+            guidance=float(s.guidance), emotion_scale=float(s.emotion_scale or 0.0) if use_label else 0.0,
+            intensity=s.intensity,
         )  # fmt: skip
+        emotion = labels if use_label else None
         text = self.encoder.encode(list(texts), device=self.device)
         if init is not None:
             if keep is None:
                 raise ConfigError("MMM cannot restyle a clip; it does in-betweening (keep_first/keep_last)")
             first = int(keep.long().cumprod(0).sum())
             last = int(keep.flip(0).long().cumprod(0).sum())
-            x, _ = inbetween_motion(self.model, text, init[0].cpu(), first, last, decoding, seed=seed)
+            x, _ = inbetween_motion(
+                self.model, text, init[0].cpu(), first, last, decoding, seed=seed, emotion=emotion
+            )
             motions = list(x)
         else:
-            ids = decode_tokens(
-                self.model, text, [frames_to_tokens(self.model, n) for n in lengths], decoding, seed=seed
-            )
+            tokens = [frames_to_tokens(self.model, n) for n in lengths]
+            ids = decode_tokens(self.model, text, tokens, decoding, seed=seed, emotion=emotion)
             motions = decode_motion(self.model, ids)
         out = []
         for motion, n in zip(motions, lengths, strict=True):

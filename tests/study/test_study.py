@@ -111,7 +111,8 @@ def test_config_errors_name_the_key(tmp_path):
             {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mdm": {"steps": "many"}}
         )
     for variant, message in [({"official_load": True}, "official_load needs train_vq"),
-                             ({"patience": 2}, "patience needs eval_every")]:  # fmt: skip
+                             ({"patience": 2}, "patience needs eval_every"),
+                             ({"label_lr_scale": 0.0}, "label_lr_scale must be > 0")]:  # fmt: skip
         mmm = {"finetune": [{"name": "v", **variant}]}
         with pytest.raises(ConfigError, match=message):
             study_from_dict({"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mmm": mmm})
@@ -119,3 +120,26 @@ def test_config_errors_name_the_key(tmp_path):
     bad.write_text("name = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_study_config(bad)
+
+
+def test_an_mmm_fine_tune_variant_can_add_emotion_conditioning(tmp_path, monkeypatch):
+    """The variant's label options reach the MMM fine-tune (the training itself is stubbed out)."""
+    import emomotion.training.mmm as mmm_training
+    from emomotion.study.mmm_stages import mmm_finetune_stage
+    from emomotion.study.runner import StudyContext
+
+    variant = {"name": "label", "add_emotion_conditioning": True, "label_lr_scale": 10.0}
+    cfg = study_from_dict({"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"},
+                           "mmm": {"finetune": [variant]}})  # fmt: skip
+    runs: list[mmm_training.MMMRun] = []
+
+    def fake_run(run: mmm_training.MMMRun, **_: object) -> Path:
+        runs.append(run)
+        return run.out / "step00000001.safetensors"
+
+    monkeypatch.setattr(mmm_training, "run_mmm", fake_run)
+    ctx = StudyContext(cfg, tmp_path, {"stages": {"mmm_base": {"result": {"checkpoint": str(tmp_path)}}}})
+    result = mmm_finetune_stage(cfg, cfg.mmm.finetune[0]).fn(ctx)
+    assert (
+        result["variant"] == "label" and runs[0].add_emotion_conditioning and runs[0].label_lr_scale == 10.0
+    )

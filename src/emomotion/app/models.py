@@ -43,7 +43,7 @@ class ModelEntry:
 
 def _entry(name: str, path: Path, generator: MotionGenerator, limits: AppLimits) -> ModelEntry:
     kind = generator.ckpt.kind
-    emotions = bool(generator.ckpt.config.get("num_emotions", 0))
+    emotions = generator.num_emotions > 0  # MDM or MMM with an emotion-label table
     diffusion = getattr(generator, "diffusion", None)
     if kind in DIFFUSION_KINDS and diffusion is not None:
         samplers = tuple(SAMPLERS)

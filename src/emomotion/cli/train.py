@@ -238,6 +238,9 @@ def train_mmm(
         str, typer.Option("--text-encoder", help="minilm | clip | distilbert")
     ] = "minilm",
     text_encoder_path: Annotated[Path | None, typer.Option("--text-encoder-path")] = None,
+    emotion_conditioning: Annotated[
+        bool, typer.Option("--emotion-conditioning", help="Add an emotion-label embedding.")
+    ] = False,
     bf16: Annotated[bool, typer.Option("--bf16")] = False,
     save_every: Annotated[int, typer.Option("--save-every")] = 500,
     ema: Annotated[float, typer.Option("--ema")] = 0.0,
@@ -259,6 +262,7 @@ def train_mmm(
         preset=preset,
         train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
+        emotion_conditioning=emotion_conditioning,
     )
     _echo_result(run_mmm(run, resume=resume))
 
@@ -274,6 +278,13 @@ def finetune_mmm(
         Path | None, typer.Option("--replay", help="Base dataset replayed against forgetting.")
     ] = None,
     replay_ratio: Annotated[float, typer.Option("--replay-ratio")] = 0.25,
+    add_emotion_conditioning: Annotated[
+        bool,
+        typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table."),
+    ] = False,
+    label_lr_scale: Annotated[
+        float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
+    ] = 1.0,
     steps: Annotated[int, typer.Option("--steps")] = 500,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 2e-5,
@@ -309,6 +320,8 @@ def finetune_mmm(
         finetune=FinetuneConfig(strategy, lora_rank=lora_rank),  # type: ignore[arg-type]
         replay=replay,
         replay_ratio=replay_ratio if replay is not None else 0.0,
+        add_emotion_conditioning=add_emotion_conditioning,
+        label_lr_scale=label_lr_scale,
         train=replace(
             _train_config(steps, batch_size, lr, save_every, seed, bf16),
             eval_every=eval_every,

@@ -10,6 +10,13 @@ self-attention stack (``trans_base.blocks`` then ``trans_head.blocks``). A seque
 tokens, one END, then PAD up to the block size. Dropping the text (classifier-free guidance) hides the
 sentence position from attention (the official ``att_txt``) and replaces the words by one null word.
 
+An optional emotion-label table (``num_emotions > 0``, ours: not in the official model) adds a learned
+vector per label to the input of every position: each token's embedding (before the word
+cross-attention) and the sentence position. Through the sentence position alone the label barely moved
+the logits of a small model; on every token it acts as directly as the token's own code. Its last row
+is "no label" (unknown, dropped, or no labels given); with ``emotion_drop_prob`` the label is dropped in
+training so that the model learns the text alone as well, for the label's own classifier-free guidance.
+
 Module names follow ``exitudio/MMM:models/t2m_trans.py`` (``trans_base.{learn_tok_emb, to_emb,
 cond_emb, pos_embed.embed, word_emb, cross_att.N, blocks.N}``, ``trans_head.{blocks.N, ln_f, head}``).
 The official file's VQ copy (``trans_base.vqvae.*``), its unused ``trans_base.pos_embedding`` and the
@@ -45,6 +52,8 @@ class MaskedTransformerConfig:
     ff_rate: int = 4
     dropout: float = 0.1
     text_drop_prob: float = 0.1  # text dropped in training, for classifier-free guidance
+    num_emotions: int = 0  # > 0: an emotion-label table (and a "no label" row) added to every position
+    emotion_drop_prob: float = 0.1  # label dropped in training, for the label's classifier-free guidance
 
     def __post_init__(self) -> None:
         if self.embed_dim % self.num_heads:
@@ -53,7 +62,9 @@ class MaskedTransformerConfig:
             raise ConfigError("need 0 <= num_local_layers < num_layers")
         if self.block_size < 3:
             raise ConfigError("block_size must be >= 3 (text, one token, END)")
-        for name in ("dropout", "text_drop_prob"):
+        if self.num_emotions < 0:
+            raise ConfigError(f"num_emotions must be >= 0, got {self.num_emotions}")
+        for name in ("dropout", "text_drop_prob", "emotion_drop_prob"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1)")
 
@@ -208,7 +219,11 @@ class TransBase(nn.Module):
             self.cross_att = nn.ModuleList(
                 [CrossBlock(d, cfg.num_heads, cfg.dropout, cfg.ff_rate) for _ in range(cfg.num_local_layers)]
             )
+        if cfg.num_emotions > 0:
+            self.emotion_emb = nn.Embedding(cfg.num_emotions + 1, d)  # last row: "no label"
         self.apply(_init_weights)
+        if cfg.num_emotions > 0:
+            nn.init.zeros_(self.emotion_emb.weight[cfg.num_emotions])
 
 
 class TransHead(nn.Module):
@@ -239,19 +254,24 @@ class MaskedTransformer(nn.Module):
         text: TextEmbedding,
         token_mask: torch.Tensor,
         drop_text: torch.Tensor | None = None,
+        emotion: torch.Tensor | None = None,
+        drop_emotion: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ids (B, N) long; codes (B, N, code_dim) the code vectors of ids < K (ignored elsewhere);
-        token_mask (B, N) True on motion tokens and END; drop_text (B,) bool -> logits (B, N, K)."""
+        token_mask (B, N) True on motion tokens and END; drop_text (B,) bool; emotion (B,) long label
+        (-1 = none; ignored without a label table), drop_emotion (B,) bool -> logits (B, N, K)."""
         cfg, base = self.cfg, self.trans_base
         b, n = ids.shape
         if n + 1 > cfg.block_size:
             raise ConfigError(f"{n} tokens exceed the model's block size {cfg.block_size} (text + tokens)")
-        drop = drop_text if drop_text is not None else torch.zeros(b, dtype=torch.bool, device=ids.device)
-        if self.training and cfg.text_drop_prob > 0:
-            drop = drop | (torch.rand(b, device=ids.device) < cfg.text_drop_prob)
+        drop = self._drops(drop_text, cfg.text_drop_prob, b, ids.device)
         special = ids >= cfg.num_codes
         learned = base.learn_tok_emb((ids - cfg.num_codes).clamp(0, 2))  # (B, N, code_dim)
         x = base.to_emb(torch.where(special[..., None], learned, codes.to(learned.dtype)))  # (B, N, d)
+        label = None
+        if cfg.num_emotions > 0:
+            label = self._label_embedding(emotion, drop_emotion, b, ids.device)  # (B, d)
+            x = x + label[:, None]
         sentence = text.sentence * (~drop)[:, None].to(text.sentence.dtype)  # (B, text_dim)
         if cfg.num_local_layers > 0:
             keep = (~drop)[:, None, None].to(text.tokens.dtype)
@@ -262,7 +282,10 @@ class MaskedTransformer(nn.Module):
             x = base.pos_embed(x)
             for block in base.cross_att:
                 x = block(x, words, word_mask)
-        x = torch.cat([base.cond_emb(sentence)[:, None], x], dim=1)  # (B, 1 + N, d)
+        condition = base.cond_emb(sentence)  # (B, d)
+        if label is not None:
+            condition = condition + label
+        x = torch.cat([condition[:, None], x], dim=1)  # (B, 1 + N, d)
         x = base.pos_embed(x)
         key_mask = torch.cat([~drop[:, None], token_mask], dim=1)  # (B, 1 + N)
         for block in base.blocks:
@@ -270,6 +293,25 @@ class MaskedTransformer(nn.Module):
         for block in self.trans_head.blocks:
             x = block(x, key_mask)
         return self.trans_head.head(self.trans_head.ln_f(x))[:, 1:]  # (B, N, K)
+
+    def _drops(self, given: torch.Tensor | None, prob: float, b: int, device: torch.device) -> torch.Tensor:
+        """(B,) bool: the samples ``given`` drops, plus random drops at ``prob`` in training."""
+        drop = given if given is not None else torch.zeros(b, dtype=torch.bool, device=device)
+        if self.training and prob > 0:
+            drop = drop | (torch.rand(b, device=device) < prob)
+        return drop
+
+    def _label_embedding(
+        self, emotion: torch.Tensor | None, drop_emotion: torch.Tensor | None, b: int, device: torch.device
+    ) -> torch.Tensor:
+        """(B, d): each sample's label row; the "no label" row where it is unknown, dropped or not given."""
+        null = self.cfg.num_emotions
+        drop = self._drops(drop_emotion, self.cfg.emotion_drop_prob, b, device)
+        labels = torch.full((b,), null, dtype=torch.long, device=device) if emotion is None else emotion
+        if int(labels.max()) > null:
+            raise ConfigError(f"emotion labels must be below {null}, got {int(labels.max())}")
+        labels = torch.where((labels < 0) | drop, torch.full_like(labels, null), labels)
+        return self.trans_base.emotion_emb(labels)
 
 
 @dataclass(frozen=True)
@@ -314,13 +356,16 @@ class MMM(nn.Module):
         text: TextEmbedding,
         token_mask: torch.Tensor,
         drop_text: torch.Tensor | None = None,
+        emotion: torch.Tensor | None = None,
+        drop_emotion: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """ids (B, N) with special ids -> logits (B, N, K). The VQ codebook is read, never trained here."""
+        """ids (B, N) with special ids -> logits (B, N, K). The VQ codebook is read, never trained here.
+        ``emotion`` (B,) labels (-1 = none) and ``drop_emotion`` apply to models with a label table."""
         with torch.no_grad():
             codes = self.vq.quantizer.dequantize(
                 ids.clamp(0, self.cfg.trans.num_codes - 1)
             )  # (B, N, code_dim)
-        return self.trans(ids, codes, text, token_mask, drop_text)
+        return self.trans(ids, codes, text, token_mask, drop_text, emotion, drop_emotion)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -4,8 +4,12 @@ All motion tokens start masked. Each step predicts every position at once, fills
 (sampled with temperature and top-k, or greedy at temperature 0) and re-masks the least confident of
 the newly filled tokens, so that ``floor(n cos(pi/2 (s + 1) / S))`` stay masked after step ``s``
 (none after the last). Tokens fixed once stay fixed. Classifier-free guidance batches the conditional
-and the text-dropped pass in one call: ``logits = u + g (c - u)``. The length must be given; it is
-rounded down to whole tokens (4 frames each). All randomness comes from one seeded generator.
+and the text-dropped pass in one call: ``logits = u + g (c - u)``. A model with an emotion-label table
+given labels adds the label's own guidance, as MDM does (in logit space here):
+``logits = u + g (c_text - u) + intensity * s_e (c_full - c_text)``, where ``u`` drops text and label,
+``c_text`` keeps the text only and ``c_full`` both; label scale or intensity 0 is exactly the text-only
+decoding. The length must be given; it is rounded down to whole tokens (4 frames each). All randomness
+comes from one seeded generator.
 
 In-betweening (:func:`inbetween_motion`, MMM's editing task) fixes the tokens of a given motion's
 first and last frames and decodes only the free ones in between; the schedule then counts the free
@@ -32,6 +36,13 @@ class MaskedDecodingConfig:
     temperature: float = 1.0  # 0 = greedy (argmax)
     top_k: int | None = None  # sample among the k most likely codes only
     guidance: float = 1.0  # classifier-free guidance scale; 1 = conditional pass only
+    emotion_scale: float = 0.0  # the emotion label's own guidance scale (models with a label table)
+    intensity: float = 1.0  # multiplies emotion_scale: 0 = the text alone
+
+    @property
+    def label_scale(self) -> float:
+        """The weight of ``c_full - c_text``: ``intensity * emotion_scale``."""
+        return self.intensity * self.emotion_scale
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -40,23 +51,47 @@ class MaskedDecodingConfig:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+        if self.emotion_scale < 0 or self.intensity < 0:
+            raise ConfigError(
+                f"emotion_scale and intensity must be >= 0, got {self.emotion_scale}, {self.intensity}"
+            )
 
 
 def _repeat_text(text: TextEmbedding, k: int) -> TextEmbedding:
     return TextEmbedding(text.sentence.repeat(k, 1), text.tokens.repeat(k, 1, 1), text.mask.repeat(k, 1))
 
 
-def _logits(
-    model: MMM, ids: torch.Tensor, text: TextEmbedding, token_mask: torch.Tensor, guidance: float
+def guided_logits(
+    model: MMM,
+    ids: torch.Tensor,
+    text: TextEmbedding,
+    token_mask: torch.Tensor,
+    guidance: float,
+    emotion: torch.Tensor | None = None,
+    label_scale: float = 0.0,
 ) -> torch.Tensor:
-    """(B, N) -> guided logits (B, N, K)."""
-    if guidance == 1.0:
-        return model(ids, text, token_mask).float()
+    """(B, N) -> guided logits (B, N, K), every pass in one batched call: ``u`` (text and label
+    dropped) unless ``guidance`` is 1, ``c_text`` (label dropped), and ``c_full`` when ``emotion`` (B,)
+    labels are given to a model with a label table and ``label_scale`` (intensity x emotion scale) > 0."""
     b = ids.shape[0]
-    drop = torch.cat([torch.zeros(b, dtype=torch.bool), torch.ones(b, dtype=torch.bool)]).to(ids.device)
-    out = model(ids.repeat(2, 1), _repeat_text(text, 2), token_mask.repeat(2, 1), drop).float()
-    cond, uncond = out.chunk(2)
-    return uncond + guidance * (cond - uncond)
+    labelled = emotion is not None and label_scale != 0.0 and model.cfg.trans.num_emotions > 0
+    if guidance == 1.0 and not labelled:
+        return model(ids, text, token_mask).float()
+    # (drop text, drop label) per pass: c_text first, then u, then c_full
+    passes = (
+        [(False, True)] + ([(True, True)] if guidance != 1.0 else []) + ([(False, False)] if labelled else [])
+    )
+    k = len(passes)
+    drop_text = torch.tensor([p[0] for p in passes], device=ids.device).repeat_interleave(b)
+    drop_label = torch.tensor([p[1] for p in passes], device=ids.device).repeat_interleave(b)
+    labels = emotion.repeat(k) if labelled and emotion is not None else None
+    out = model(
+        ids.repeat(k, 1), _repeat_text(text, k), token_mask.repeat(k, 1), drop_text, labels, drop_label
+    )
+    chunks = out.float().chunk(k)
+    text_only = chunks[0]
+    logits = text_only if guidance == 1.0 else chunks[1] + guidance * (text_only - chunks[1])
+    return logits + label_scale * (chunks[-1] - text_only) if labelled else logits
 
 
 @torch.no_grad()
@@ -68,9 +103,11 @@ def decode_tokens(
     *,
     seed: int = 0,
     fixed: torch.Tensor | None = None,
+    emotion: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Token ids (B, max n + 1): ``n_b`` codes, END, then PAD. ``text`` holds B texts. ``fixed``
-    (B, max n), optional: codes to keep at their positions, -1 where the model decodes."""
+    (B, max n), optional: codes to keep at their positions, -1 where the model decodes. ``emotion``
+    (B,) labels (-1 = none), guided with ``cfg.emotion_scale`` x ``cfg.intensity``."""
     tcfg = model.cfg.trans
     device = text.sentence.device
     n = torch.as_tensor(num_tokens, dtype=torch.long, device=device)  # (B,)
@@ -89,7 +126,9 @@ def decode_tokens(
         ids = _apply_fixed(ids, fixed.to(device), real, tcfg.num_codes)
     free = (ids == tcfg.mask_id).sum(-1)  # (B,) tokens to decode
     for step in range(cfg.steps):
-        logits = _logits(model, ids, text, token_mask, cfg.guidance)  # (B, N, K)
+        logits = guided_logits(
+            model, ids, text, token_mask, cfg.guidance, emotion, cfg.label_scale
+        )  # (B, N, K)
         probs = logits.softmax(-1)
         if cfg.top_k is not None and cfg.top_k < logits.shape[-1]:
             kth = logits.topk(cfg.top_k, dim=-1).values[..., -1:]
@@ -159,10 +198,12 @@ def generate_motion(
     cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
     *,
     seed: int = 0,
+    emotion: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """B texts, one length in frames -> (normalised motion (B, 4 (frames // 4), 263), token ids (B, n + 1))."""
+    """B texts (and optional ``emotion`` labels), one length in frames -> (normalised motion
+    (B, 4 (frames // 4), 263), token ids (B, n + 1))."""
     n = frames_to_tokens(model, frames)
-    ids = decode_tokens(model, text, [n] * text.sentence.shape[0], cfg, seed=seed)
+    ids = decode_tokens(model, text, [n] * text.sentence.shape[0], cfg, seed=seed, emotion=emotion)
     return torch.stack(decode_motion(model, ids)), ids
 
 
@@ -176,10 +217,12 @@ def inbetween_motion(
     cfg: MaskedDecodingConfig = MaskedDecodingConfig(),
     *,
     seed: int = 0,
+    emotion: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fill the middle of ``source`` (T, 263), normalised, for each of B texts: the tokens covering
-    its first ``keep_first`` and last ``keep_last`` frames are fixed, the rest decoded; the kept
-    frames are then the given ones exactly. -> (motion (B, 4 (T // 4), 263), token ids (B, n + 1))."""
+    """Fill the middle of ``source`` (T, 263), normalised, for each of B texts (and optional
+    ``emotion`` labels): the tokens covering its first ``keep_first`` and last ``keep_last`` frames are
+    fixed, the rest decoded; the kept frames are then the given ones exactly.
+    -> (motion (B, 4 (T // 4), 263), token ids (B, n + 1))."""
     if source.ndim != 2:
         raise ConfigError(f"the source motion must be (frames, features), got {tuple(source.shape)}")
     n = frames_to_tokens(model, source.shape[0])
@@ -200,5 +243,5 @@ def inbetween_motion(
     fixed = torch.full((b, n), -1, dtype=torch.long, device=source.device)
     fixed[:, :head] = codes[0, :head]
     fixed[:, n - tail :] = codes[0, n - tail :]
-    ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed)
+    ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed, emotion=emotion)
     return paste(torch.stack(decode_motion(model, ids)), source[None], keep), ids

@@ -71,7 +71,9 @@ class SamplingSettings:
         if kind != "mdm":
             decoding = "greedy" if self.temperature == 0 else f"T={self.temperature:g}"
             top = f", top-{self.top_k}" if self.top_k else ""
-            return f"{self.steps or 'default'} steps, {decoding}{top}"
+            label = f", label x{self.emotion_scale:g}" if self.emotion_scale is not None else ""
+            level = f", intensity {self.intensity:g}" if self.intensity != 1.0 else ""
+            return f"{self.steps or 'default'} steps, {decoding}{top}{label}{level}"
         parts = [f"{self.sampler} {self.steps or 'as trained'}"]
         if self.eta is not None and self.sampler == "ddim":
             parts.append(f"eta {self.eta:g}")

@@ -43,8 +43,8 @@ class FinetuneVariant:
     batch_size: int = 32
     replay_ratio: float = 0.0  # > 0: base-corpus batches mixed in
     lora_rank: int = 8
-    add_emotion_conditioning: bool = False  # MDM: a label table beside the text
-    label_lr_scale: float = 1.0  # MDM: the label table learns at this multiple of lr
+    add_emotion_conditioning: bool = False  # MDM and MMM: a label table beside the text
+    label_lr_scale: float = 1.0  # MDM and MMM: the label table learns at this multiple of lr
     lr_schedule: str = "constant"  # constant | cosine (after any warm-up)
     position_loss: float = 0.0  # MDM's geometric losses on joints recovered from the prediction
     velocity_loss: float = 0.0
@@ -63,6 +63,8 @@ class FinetuneVariant:
     guidance: float = 4.0
 
     def __post_init__(self) -> None:
+        if not self.label_lr_scale > 0:
+            raise ConfigError(f"fine-tune variant {self.name!r}: label_lr_scale must be > 0")
         if self.official_load and not self.train_vq:
             raise ConfigError(f"fine-tune variant {self.name!r}: official_load needs train_vq")
         if self.eval_every < 0 or self.patience < 0 or (self.patience and not self.eval_every):

@@ -119,6 +119,8 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
                 finetune=FinetuneConfig(variant.strategy, lora_rank=variant.lora_rank),  # type: ignore[arg-type]
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
+                add_emotion_conditioning=variant.add_emotion_conditioning,
+                label_lr_scale=variant.label_lr_scale,
                 train=_variant_train(ctx.cfg, variant, seed),
                 max_frames=ctx.cfg.max_frames,
             ),

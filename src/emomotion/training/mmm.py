@@ -6,11 +6,14 @@ Per clip a mask ratio is drawn (``cosine``: ``cos(pi/2 u)``, u ~ U[0, 1], as Mas
 MASK, and, before masking, each token is replaced by a random code with probability ``replace_prob``
 (the official ``pkeep = 1 - replace_prob``, 0.5 in MMM). The loss is cross-entropy on the masked
 positions (``loss_on="masked"``) or on every motion token (``"all"``, the official choice). Text is
-dropped with the transformer's ``text_drop_prob`` for classifier-free guidance.
+dropped with the transformer's ``text_drop_prob`` for classifier-free guidance; with an emotion-label
+table (``emotion_conditioning``) each clip's label is given too, dropped with ``emotion_drop_prob``.
 
 Fine-tuning (``init_from`` an ``mmm`` checkpoint) keeps the base normalisation, text encoder and VQ
 (frozen: its codebook defines what the tokens mean), and applies a :class:`FinetuneConfig` strategy
-(full, freeze, LoRA) and optional replay of base data to the transformer.
+(full, freeze, LoRA) and optional replay of base data to the transformer. ``add_emotion_conditioning``
+gives a text-only base a label table whose rows start at zero, so the fine-tune starts exactly at the
+base model; it always trains, at ``label_lr_scale`` x the learning rate, as MDM's.
 
 ``tokenize_with`` reproduces, on purpose, the official pipeline's mismatch: the training tokens come
 from another (fine-tuned) VQ while the model keeps, embeds and decodes with its own, as happens when
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from emomotion.checkpoint import Checkpoint, load_checkpoint
 from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
+from emomotion.data.emotions import EMOTIONS
 from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import VQVAE, VQVAEConfig
@@ -105,12 +109,30 @@ class MMMTrainStep:
     """Cross-entropy of the masked transformer over tokens of the frozen VQ."""
 
     def __init__(
-        self, model: MMM, text_encoder: TextEncoder, masking: MaskingConfig, tokenizer: VQVAE | None = None
+        self,
+        model: MMM,
+        text_encoder: TextEncoder,
+        masking: MaskingConfig,
+        tokenizer: VQVAE | None = None,
+        label_lr_scale: float = 1.0,
     ) -> None:
         self.model = model
         self.text_encoder = text_encoder
         self.masking = masking
         self.tokenizer = tokenizer  # None: the model's own VQ
+        self.label_lr_scale = label_lr_scale
+
+    def param_groups(self, lr: float) -> list[dict[str, object]] | None:
+        """The emotion-label table at ``label_lr_scale`` x the learning rate (a table added at fine-tuning
+        starts at zero and would barely move at a fine-tune's low rate); None when it is plain."""
+        mmm: MMM = self.model.module if hasattr(self.model, "module") else self.model  # type: ignore[assignment]
+        table = getattr(mmm.trans.trans_base, "emotion_emb", None)
+        if table is None or self.label_lr_scale == 1.0:
+            return None
+        label = [p for p in table.parameters() if p.requires_grad]
+        ids = {id(p) for p in label}
+        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": rest, "lr": lr}, {"params": label, "lr": lr * self.label_lr_scale}]
 
     def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]:
         mmm: MMM = self.model.module if hasattr(self.model, "module") else self.model  # type: ignore[assignment]
@@ -120,7 +142,7 @@ class MMMTrainStep:
         num_tokens = (batch.lengths // mmm.frames_per_token).clamp(max=tokens.shape[1])
         mb = mask_tokens(tokens, num_tokens, mmm, self.masking)
         text = self.text_encoder.encode(batch.texts, device=batch.motion.device)
-        logits = self.model(mb.inputs, text, mb.token_mask)  # (B, N + 1, K)
+        logits = self.model(mb.inputs, text, mb.token_mask, emotion=batch.emotion)  # (B, N + 1, K)
         where = mb.masked if self.masking.loss_on == "masked" else mb.real
         loss = F.cross_entropy(logits[where].float(), mb.targets[where])
         with torch.no_grad():
@@ -145,8 +167,21 @@ class MMMRun:
     replay: Path | None = None  # fine-tuning: base dataset replayed against forgetting
     replay_ratio: float = 0.0
     tokenize_with: Path | None = None  # fine-tuning: tokens from this VQ, the model's own VQ kept (see above)
+    emotion_conditioning: bool = False  # training from scratch: an emotion-label table beside the text
+    # fine-tuning a text-only base on labelled data: add a label table, zero-initialised
+    add_emotion_conditioning: bool = False
+    label_lr_scale: float = 1.0  # the emotion-label table learns at this multiple of the learning rate
 
     def __post_init__(self) -> None:
+        if not self.label_lr_scale > 0:
+            raise ConfigError(f"label_lr_scale must be > 0, got {self.label_lr_scale}")
+        if self.add_emotion_conditioning and self.init_from is None:
+            raise ConfigError("add_emotion_conditioning needs a base checkpoint (init_from)")
+        if self.emotion_conditioning and self.init_from is not None:
+            raise ConfigError(
+                "emotion_conditioning is for training from scratch; a fine-tune adds the label table "
+                "with add_emotion_conditioning"
+            )
         if self.init_from is None and self.vq is None:
             raise ConfigError("training the masked transformer needs a VQ-VAE checkpoint (vq)")
         if self.init_from is None and (self.replay is not None or self.finetune.strategy != "full"):
@@ -166,6 +201,21 @@ def _load_kind(path: Path, kind: str) -> Checkpoint:
     return ckpt
 
 
+def _with_label_table(cfg: MMMConfig, model: MMM, base: Checkpoint) -> tuple[MMMConfig, MMM]:
+    """``model`` (a text-only base) rebuilt with an emotion-label table whose rows are all zero, so it
+    computes exactly what the base does until the table trains."""
+    cfg = MMMConfig(cfg.vq, replace(cfg.trans, num_emotions=len(EMOTIONS)))
+    labelled = MMM(cfg).train()
+    missing, unexpected = labelled.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("trans.trans_base.emotion_emb.") for k in missing):
+        raise ConfigError(
+            f"base checkpoint does not match the model: {(missing + unexpected)[:5]}", path=base.path
+        )
+    torch.nn.init.zeros_(labelled.trans.trans_base.emotion_emb.weight)
+    log.info("fine-tune: emotion-label table added (%d labels, rows at zero)", len(EMOTIONS))
+    return cfg, labelled
+
+
 def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None) -> Path:
     """Train (or fine-tune, with ``init_from``) the masked transformer; returns the last checkpoint."""
     base = _load_kind(run.init_from, "mmm") if run.init_from else None
@@ -183,6 +233,9 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
     if base is not None:
         cfg = mmm_config_from(base.config)
         model = base.build_model(use_ema=True).train()
+        added = run.add_emotion_conditioning and cfg.trans.num_emotions == 0
+        if added:
+            cfg, model = _with_label_table(cfg, model, base)
         if vq_ckpt is not None:
             vq_cfg = mmm_config_from({"vq": vq_ckpt.config, "trans": config_dict(cfg.trans)}).vq
             cfg = MMMConfig(vq_cfg, cfg.trans)
@@ -197,9 +250,17 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
             replay.mean, replay.std = dataset.mean, dataset.std
             dataset = ReplayDataset(dataset, replay, run.replay_ratio, seed=run.train.seed)
         apply_strategy(model.trans, run.finetune)
+        if added:
+            model.trans.trans_base.emotion_emb.requires_grad_(True)
     else:
         assert vq_ckpt is not None
-        cfg = mmm_config(dataclass_from(VQVAEConfig, vq_ckpt.config), run.preset, text_dim=encoder.dim)
+        num_emotions = len(EMOTIONS) if run.emotion_conditioning else 0
+        cfg = mmm_config(
+            dataclass_from(VQVAEConfig, vq_ckpt.config),
+            run.preset,
+            text_dim=encoder.dim,
+            num_emotions=num_emotions,
+        )
         model = MMM(cfg)
         model.vq.load_state_dict(vq_ckpt.model_state)
     if cfg.trans.text_dim != encoder.dim:
@@ -219,7 +280,7 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
                 path=tok_ckpt.path,
             )
         log.warning("fine-tune: tokens from %s, embedded and decoded with the model's own VQ", tok_ckpt.path)
-    step = MMMTrainStep(model, encoder, run.masking, tokenizer)
+    step = MMMTrainStep(model, encoder, run.masking, tokenizer, run.label_lr_scale)
     extra = {
         "train": asdict(run.train),
         "masking": asdict(run.masking),
@@ -229,6 +290,7 @@ def run_mmm(run: MMMRun, *, resume: bool = False, stop_after: int | None = None)
         "finetune": asdict(run.finetune) if base is not None else None,
         "replay": {"data": str(run.replay), "ratio": run.replay_ratio} if run.replay else None,
         "tokenize_with": str(run.tokenize_with) if run.tokenize_with else None,
+        "label_lr_scale": run.label_lr_scale,
     }
     config = {"vq": config_dict(cfg.vq), "trans": config_dict(cfg.trans)}
 
