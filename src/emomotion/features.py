@@ -84,29 +84,48 @@ def bone_lengths(joints: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((len(joints), 1)), lengths], axis=1)
 
 
+def _bone_table() -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...], np.ndarray]:
+    """The bones of :data:`~emomotion.skeleton.KINEMATIC_CHAIN` in chain order: parents, children, the
+    bone indexes of each depth (every bone's parent is placed at a smaller depth), and where the IK
+    finds each bone's parent rotation (0: the root's, as every chain starts from it; k + 1: bone k's)."""
+    bones = [
+        (p, c, i == 0) for chain in sk.KINEMATIC_CHAIN for i, (p, c) in enumerate(itertools.pairwise(chain))
+    ]
+    assert all(sk.PARENTS[c] == p for p, c, _ in bones)
+    depth = [0] * sk.NUM_JOINTS
+    for p, c, _ in bones:
+        depth[c] = depth[p] + 1
+    levels = tuple(
+        np.array([k for k, (_, c, _) in enumerate(bones) if depth[c] == d]) for d in range(1, max(depth) + 1)
+    )
+    world_from = np.array([0 if first else k for k, (_, _, first) in enumerate(bones)])
+    return np.array([p for p, _, _ in bones]), np.array([c for _, c, _ in bones]), levels, world_from
+
+
+_BONE_PARENT, _BONE_CHILD, _BONE_LEVELS, _IK_WORLD_FROM = _bone_table()
+
+
 def uniform_skeleton(joints: np.ndarray, target_lengths: np.ndarray = sk.BONE_LENGTHS) -> np.ndarray:
     """Re-pose the target skeleton along the source's bone directions.
 
     HumanML3D does this with IK on the source then FK with the target offsets; both reduce to placing
     every bone of the target length along the source bone's direction, with the root scaled by the
     ratio of leg lengths measured on frame 0. A degenerate (zero-length) source bone keeps the
-    rest direction.
+    rest direction. All bones' directions are found at once, then placed one depth at a time.
     """
     joints = check_joints(joints, min_frames=1)
-    parents = sk.PARENTS
     src_leg = float(np.linalg.norm(joints[0, 5] - joints[0, 2]) + np.linalg.norm(joints[0, 8] - joints[0, 5]))
     tgt_leg = float(target_lengths[5] + target_lengths[8])
     if src_leg <= 1e-9:
         raise MotionFormatError("the source leg (r_hip -> r_knee -> r_ankle) has zero length on frame 0")
+    bone = joints[:, _BONE_CHILD] - joints[:, _BONE_PARENT]
+    norm = np.linalg.norm(bone, axis=-1, keepdims=True)
+    direction = np.where(norm > 1e-9, bone / np.maximum(norm, 1e-12), sk.RAW_OFFSETS[_BONE_CHILD])
+    step = direction * target_lengths[_BONE_CHILD][:, None]
     out = np.empty_like(joints)
     out[:, 0] = joints[:, 0] * (tgt_leg / src_leg)
-    for chain in sk.KINEMATIC_CHAIN:
-        for parent, child in itertools.pairwise(chain):
-            assert parents[child] == parent
-            bone = joints[:, child] - joints[:, parent]
-            norm = np.linalg.norm(bone, axis=-1, keepdims=True)
-            direction = np.where(norm > 1e-9, bone / np.maximum(norm, 1e-12), sk.RAW_OFFSETS[child])
-            out[:, child] = out[:, parent] + direction * target_lengths[child]
+    for level in _BONE_LEVELS:
+        out[:, _BONE_CHILD[level]] = out[:, _BONE_PARENT[level]] + step[:, level]
     return out
 
 
@@ -140,18 +159,18 @@ def _facing_rotations(joints: np.ndarray, *, smooth: bool) -> np.ndarray:
 
 
 def local_rotations(joints: np.ndarray, root_quat: np.ndarray) -> np.ndarray:
-    """HumanML3D's IK: (T, 22, 4) local quaternions; every chain starts from the root rotation."""
+    """HumanML3D's IK: (T, 22, 4) local quaternions; every chain starts from the root rotation.
+
+    Each bone's world rotation is its swing from the rest direction, so a bone's local rotation is
+    its parent bone's swing (the root rotation at a chain's start) inverted, times its own swing;
+    all bones are computed at once.
+    """
     quats = np.zeros(joints.shape[:-1] + (4,))
     quats[:, 0] = root_quat
-    for chain in sk.KINEMATIC_CHAIN:
-        world = root_quat
-        for parent, child in itertools.pairwise(chain):
-            u = np.broadcast_to(sk.RAW_OFFSETS[child], (len(joints), 3))
-            v = _normalise(joints[:, child] - joints[:, parent])
-            swing = g.qbetween(u, v)
-            local = g.qmul(g.qinv(world), swing)
-            quats[:, child] = local
-            world = g.qmul(world, local)
+    v = _normalise(joints[:, _BONE_CHILD] - joints[:, _BONE_PARENT])
+    swing = g.qbetween(sk.RAW_OFFSETS[_BONE_CHILD], v)
+    world = np.concatenate([root_quat[:, None], swing], axis=1)[:, _IK_WORLD_FROM]
+    quats[:, _BONE_CHILD] = g.qmul(g.qinv(world), swing)
     return quats
 
 
