@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from emomotion import features as F
+from emomotion import geometry as g
 from emomotion import skeleton as sk
 from emomotion.errors import MotionFormatError
 from tests.conftest import shared_path
@@ -174,3 +175,10 @@ def test_smooth_features_low_passes_the_body_and_keeps_contacts():
     assert after < before / 5
     with pytest.raises(ValueError, match="sigma"):
         smooth_features(ramp, -1.0)
+
+
+def test_geometry_cross_is_numpy_cross_with_broadcasting():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(5, 4, 3)), rng.normal(size=(4, 3))
+    np.testing.assert_array_equal(g.cross(a, b), np.cross(a, b))
+    np.testing.assert_array_equal(g.cross(b[0], a), np.cross(b[0], a))

@@ -131,7 +131,7 @@ def uniform_skeleton(joints: np.ndarray, target_lengths: np.ndarray = sk.BONE_LE
 
 def _forward_from_across(across: np.ndarray) -> np.ndarray:
     across = across / np.linalg.norm(across, axis=-1, keepdims=True)
-    forward = np.cross(np.array([0.0, 1.0, 0.0]), across)
+    forward = g.cross(np.array([0.0, 1.0, 0.0]), across)
     return forward
 
 
