@@ -18,8 +18,11 @@ the root's position (every Bandai clip would walk in place), and a truncated fil
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -249,8 +252,8 @@ def _read_chunks(fh: BinaryIO) -> bytes:
     return b"".join(chunks)
 
 
-def _lines(raw: bytes, path: Path) -> list[str]:
-    """Lines of the decoded file (a UTF-8 BOM is dropped; LF, CRLF and CR end lines)."""
+def _text(raw: bytes, path: Path) -> str:
+    """The decoded file with LF line ends (a UTF-8 BOM is dropped; LF, CRLF and CR end lines)."""
     most = MAX_FRAMES + _HIERARCHY_WORDS_PER_JOINT * MAX_JOINTS + 16
     if raw.count(b"\n") > most or raw.count(b"\r") > most:
         raise BvhError(f"more than {most:,} lines", path=path)
@@ -262,20 +265,61 @@ def _lines(raw: bytes, path: Path) -> list[str]:
     text = text.removeprefix("\ufeff")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.split("\n")
+    return text
 
 
-def _axis_rotations(axis: int, degrees: np.ndarray) -> np.ndarray:
-    """(T,) angles -> (T, 3, 3) rotations about one axis."""
+_MOTION_LINE = re.compile(r"^[^\S\n]*MOTION(?=\s|$)", re.MULTILINE)
+"""The first line whose first word is MOTION (``str.split`` and ``\\s`` agree on whitespace)."""
+_HIERARCHY_CACHE_SIZE = 32
+_HIERARCHY_CACHE_CHARS = 2**20
+"""Only a HIERARCHY this short is looked for and kept (a Bandai one has about 5,000 characters)."""
+_hierarchies: dict[str, tuple[BvhSkeleton, int]] = {}
+"""HIERARCHY text up to MOTION -> its skeleton and the MOTION line: clips of one rig parse it once."""
+
+
+def _copy(skeleton: BvhSkeleton) -> BvhSkeleton:
+    return BvhSkeleton(
+        skeleton.names,
+        skeleton.parents.copy(),
+        skeleton.offsets.copy(),
+        skeleton.channels,
+        {k: v.copy() for k, v in skeleton.end_sites.items()},
+    )
+
+
+def _hierarchy(text: str, lines: list[str], path: Path) -> tuple[BvhSkeleton, int]:
+    """The skeleton and the index of the MOTION line (-1: none). A HIERARCHY whose text was parsed
+    before is taken from the cache; any other is parsed (and its errors raised) as usual."""
+    # one character past the limit, so that the lookahead after a MOTION within it sees a real one
+    found = _MOTION_LINE.search(text, 0, _HIERARCHY_CACHE_CHARS + 1)
+    key = text[: found.end()] if found and found.end() <= _HIERARCHY_CACHE_CHARS else None
+    if key is not None and (hit := _hierarchies.get(key)) is not None:
+        return _copy(hit[0]), hit[1]
+    tokens = _Tokens(lines, path)
+    skeleton = _Hierarchy(tokens).parse()
+    if key is not None and tokens.motion_line == key.count("\n"):
+        if len(_hierarchies) >= _HIERARCHY_CACHE_SIZE:
+            _hierarchies.pop(next(iter(_hierarchies)))
+        _hierarchies[key] = (_copy(skeleton), tokens.motion_line)
+    return skeleton, tokens.motion_line
+
+
+_AXIS_PLANE = ((1, 2), (2, 0), (0, 1))
+"""The rows and columns that a rotation about X, Y or Z turns."""
+
+
+def _axis_rotations(axes: np.ndarray, degrees: np.ndarray) -> np.ndarray:
+    """(K,) axis indexes and (T, K) angles -> (T, K, 3, 3) rotations, each about its axis."""
     a = np.radians(degrees)
     c, s = np.cos(a), np.sin(a)
-    m = np.zeros((a.shape[0], 3, 3))
-    i, j = [(1, 2), (2, 0), (0, 1)][axis]
-    m[:, axis, axis] = 1.0
-    m[:, i, i] = c
-    m[:, j, j] = c
-    m[:, i, j] = -s
-    m[:, j, i] = s
+    m = np.zeros(a.shape + (3, 3))
+    k = np.arange(axes.size)
+    i, j = np.array(_AXIS_PLANE)[axes].T
+    m[:, k, axes, axes] = 1.0
+    m[:, k, i, i] = c
+    m[:, k, j, j] = c
+    m[:, k, i, j] = -s
+    m[:, k, j, i] = s
     return m
 
 
@@ -333,13 +377,14 @@ def read_bvh(path: str | Path) -> Motion:
     raw = _read_raw(path)
     if not raw or raw.isspace():
         raise BvhError("empty file", path=path)
-    lines = _lines(raw, path)
+    text = _text(raw, path)
     del raw
-    tokens = _Tokens(lines, path)
-    skeleton = _Hierarchy(tokens).parse()
-    if tokens.motion_line < 0:
+    lines = text.split("\n")
+    skeleton, motion_line = _hierarchy(text, lines, path)
+    del text
+    if motion_line < 0:
         raise BvhError("no MOTION section", path=path, where=f"line {len(lines)}")
-    num_frames, frame_time, data, time_line = _frame_header(lines, tokens.motion_line, path)
+    num_frames, frame_time, data, time_line = _frame_header(lines, motion_line, path)
     if len(data) != num_frames:
         line = data[-1][0] if data else time_line
         what = "truncated" if len(data) < num_frames else "extra lines"
@@ -407,24 +452,51 @@ def _parse_values(data: list[tuple[int, str]], width: int, path: Path) -> np.nda
     return values
 
 
-def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path | None) -> Motion:
-    t, j = values.shape[0], len(skeleton.names)
-    local_pos = np.broadcast_to(skeleton.offsets, (t, j, 3)).copy()
-    rotations = np.broadcast_to(np.eye(3), (t, j, 3, 3)).copy()
+@dataclass(frozen=True)
+class _ChannelLayout:
+    """Where each channel value goes: position channels by (joint, axis); rotation channels by joint
+    and slot, three slots a joint in channel order (a missing one turns 0 degrees about X)."""
+
+    position_columns: np.ndarray
+    position_joints: np.ndarray
+    position_axes: np.ndarray
+    rotation_columns: np.ndarray  # (R,) value column of each rotation channel
+    rotation_slots: np.ndarray  # (R,) its slot, joint * 3 + order among the joint's rotations
+    slot_axes: np.ndarray  # (3 J,) axis of every slot
+
+
+@functools.lru_cache(maxsize=64)
+def _channel_layout(channels: tuple[tuple[str, ...], ...]) -> _ChannelLayout:
+    pos: list[tuple[int, int, int]] = []
+    rot: list[tuple[int, int]] = []
+    slot_axes = np.zeros(3 * len(channels), dtype=np.int64)
     col = 0
-    for k, chans in enumerate(skeleton.channels):
-        rot = None
+    for k, chans in enumerate(channels):
+        order = 0
         for c in chans:
-            v = values[:, col]
-            col += 1
             axis = AXIS_INDEX[c[0]]
             if c.endswith("position"):
-                local_pos[:, k, axis] = v
+                pos.append((col, k, axis))
             else:
-                r = _axis_rotations(axis, v)
-                rot = r if rot is None else rot @ r
-        if rot is not None:
-            rotations[:, k] = rot
+                rot.append((col, 3 * k + order))
+                slot_axes[3 * k + order] = axis
+                order += 1
+            col += 1
+    p = np.array(pos, dtype=np.int64).reshape(-1, 3).T
+    r = np.array(rot, dtype=np.int64).reshape(-1, 2).T
+    return _ChannelLayout(p[0], p[1], p[2], r[0], r[1], slot_axes)
+
+
+def _assemble(skeleton: BvhSkeleton, values: np.ndarray, fps: float, path: Path | None) -> Motion:
+    """Local translations and rotations of every joint and frame; rotations compose in channel order."""
+    t, j = values.shape[0], len(skeleton.names)
+    layout = _channel_layout(skeleton.channels)
+    local_pos = np.broadcast_to(skeleton.offsets, (t, j, 3)).copy()
+    local_pos[:, layout.position_joints, layout.position_axes] = values[:, layout.position_columns]
+    angles = np.zeros((t, 3 * j))
+    angles[:, layout.rotation_slots] = values[:, layout.rotation_columns]
+    slots = _axis_rotations(layout.slot_axes, angles).reshape(t, j, 3, 3, 3)
+    rotations = slots[:, :, 0] @ slots[:, :, 1] @ slots[:, :, 2]
     return Motion(skeleton, local_pos, rotations, fps, path)
 
 

@@ -3,6 +3,7 @@ forward kinematics vectorised over frames."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,21 @@ class BvhSkeleton:
             raise KeyError(name) from None
 
 
+@functools.lru_cache(maxsize=64)
+def _fk_levels(parents: tuple[int, ...]) -> tuple[np.ndarray, tuple[tuple[np.ndarray, np.ndarray], ...]]:
+    """The roots, then (joints, their parents) one depth at a time: forward kinematics takes one batched
+    product per depth instead of one per joint. Parents precede their children."""
+    depth: list[int] = []
+    for p in parents:
+        depth.append(0 if p < 0 else depth[p] + 1)
+    roots = np.flatnonzero(np.array(depth) == 0)
+    levels = []
+    for d in range(1, max(depth, default=0) + 1):
+        kids = np.array([k for k, dk in enumerate(depth) if dk == d])
+        levels.append((kids, np.array(parents)[kids]))
+    return roots, tuple(levels)
+
+
 @dataclass(frozen=True)
 class Motion:
     """A parsed BVH: per-frame local translations and rotations of every joint."""
@@ -59,15 +75,14 @@ class Motion:
         t, j = self.local_positions.shape[:2]
         world_rot = np.empty((t, j, 3, 3))
         world_pos = np.empty((t, j, 3))
-        for k, p in enumerate(self.skeleton.parents):
-            if p < 0:
-                world_rot[:, k] = self.rotations[:, k]
-                world_pos[:, k] = self.local_positions[:, k]
-            else:
-                world_rot[:, k] = world_rot[:, p] @ self.rotations[:, k]
-                world_pos[:, k] = world_pos[:, p] + np.einsum(
-                    "tij,tj->ti", world_rot[:, p], self.local_positions[:, k]
-                )
+        roots, levels = _fk_levels(tuple(self.skeleton.parents.tolist()))
+        world_rot[:, roots] = self.rotations[:, roots]
+        world_pos[:, roots] = self.local_positions[:, roots]
+        for kids, parents in levels:
+            parent_rot = world_rot[:, parents]
+            world_rot[:, kids] = parent_rot @ self.rotations[:, kids]
+            offsets = np.einsum("tkij,tkj->tki", parent_rot, self.local_positions[:, kids])
+            world_pos[:, kids] = world_pos[:, parents] + offsets
         return world_pos, world_rot
 
     def world_positions(self) -> np.ndarray:
