@@ -221,3 +221,76 @@ def test_a_20mb_line_of_words_is_refused_within_a_few_times_its_size(tmp_path, w
     finally:
         tracemalloc.stop()
     assert peak < 6 * len(words), f"{peak / 2**20:.0f} MB for a {len(words) / 2**20:.0f} MB line"
+
+
+MIXED = """HIERARCHY
+ROOT A
+{
+OFFSET 1 2 3
+CHANNELS 4 Xposition Yposition Zposition Yrotation
+JOINT B
+{
+OFFSET 0 1 0
+CHANNELS 2 Xrotation Zrotation
+JOINT C
+{
+OFFSET 0 0 1
+CHANNELS 0
+JOINT D
+{
+OFFSET 2 0 0
+CHANNELS 4 Zrotation Yposition Xrotation Yrotation
+End Site
+{
+OFFSET 0 1 0
+}
+}
+}
+}
+}
+MOTION
+Frames: 2
+Frame Time: 0.1
+0 0 0 0 0 0 0 0 0 0
+{values}
+"""
+
+
+def _about(axis: str, degrees: float) -> np.ndarray:
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    return {
+        "X": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+        "Y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+        "Z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
+    }[axis]
+
+
+def test_joints_with_different_channel_counts_and_orders(tmp_path):
+    path = tmp_path / "mixed.bvh"
+    path.write_text(MIXED.replace("{values}", "4 5 6 30 10 -20 40 7 50 60"))
+    m = read_bvh(path)
+    np.testing.assert_allclose(m.local_positions[1], [[4, 5, 6], [0, 1, 0], [0, 0, 1], [2, 7, 0]])
+    expected = [
+        _about("Y", 30),
+        _about("X", 10) @ _about("Z", -20),
+        np.eye(3),
+        _about("Z", 40) @ _about("X", 50) @ _about("Y", 60),
+    ]
+    np.testing.assert_allclose(m.rotations[1], expected, atol=1e-12)
+    np.testing.assert_allclose(m.rotations[0], np.broadcast_to(np.eye(3), (4, 3, 3)), atol=0)
+    world = m.world_rotations()[1]
+    np.testing.assert_allclose(world[3], expected[0] @ expected[1] @ expected[3], atol=1e-12)
+    pos = m.world_positions()[1]
+    np.testing.assert_allclose(pos[3], pos[2] + world[2] @ [2, 7, 0], atol=1e-12)
+
+
+def test_a_hierarchy_read_before_gives_the_new_values_and_its_own_arrays(tmp_path):
+    first = read_bvh(tiny(tmp_path, "Zrotation Xrotation Yrotation", "90 90 0"))
+    first.skeleton.offsets[1] = 99.0  # a caller's change must not reach the next read
+    again = read_bvh(tiny(tmp_path, "Zrotation Xrotation Yrotation", "0 0 45"))
+    assert again.skeleton.offsets is not first.skeleton.offsets
+    np.testing.assert_array_equal(again.skeleton.offsets, [[0, 0, 0], [1, 0, 0]])
+    np.testing.assert_allclose(again.rotations[1, 0], _about("Y", 45), atol=1e-12)
+    other = read_bvh(tiny(tmp_path, "Xrotation Zrotation Yrotation", "90 90 0"))  # same start, other order
+    np.testing.assert_allclose(other.world_positions()[1, 1], [1, 2, 4], atol=1e-12)

@@ -22,6 +22,7 @@ import functools
 import math
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -275,6 +276,7 @@ _HIERARCHY_CACHE_CHARS = 2**20
 """Only a HIERARCHY this short is looked for and kept (a Bandai one has about 5,000 characters)."""
 _hierarchies: dict[str, tuple[BvhSkeleton, int]] = {}
 """HIERARCHY text up to MOTION -> its skeleton and the MOTION line: clips of one rig parse it once."""
+_hierarchies_lock = threading.Lock()
 
 
 def _copy(skeleton: BvhSkeleton) -> BvhSkeleton:
@@ -298,9 +300,10 @@ def _hierarchy(text: str, lines: list[str], path: Path) -> tuple[BvhSkeleton, in
     tokens = _Tokens(lines, path)
     skeleton = _Hierarchy(tokens).parse()
     if key is not None and tokens.motion_line == key.count("\n"):
-        if len(_hierarchies) >= _HIERARCHY_CACHE_SIZE:
-            _hierarchies.pop(next(iter(_hierarchies)))
-        _hierarchies[key] = (_copy(skeleton), tokens.motion_line)
+        with _hierarchies_lock:
+            if len(_hierarchies) >= _HIERARCHY_CACHE_SIZE:
+                del _hierarchies[next(iter(_hierarchies))]  # the oldest
+            _hierarchies[key] = (_copy(skeleton), tokens.motion_line)
     return skeleton, tokens.motion_line
 
 
