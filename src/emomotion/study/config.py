@@ -127,6 +127,7 @@ class ControlStudy:
     diffusion_steps: int = 50  # which MDM base the variants fine-tune
     sampler: str = "ddpm"
     steps: int = 0  # 0 = as trained
+    text_guidance: float | None = None  # the text's classifier-free scale (None: the model's default, 2.5)
     label_scale: float = 2.5
     guidance_scale: float = 0.3  # classifier-guidance step (feature std units)
     smoothing: float | None = None  # output low-pass sigma in frames (None: the model's default)

@@ -72,7 +72,7 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
     steps = c.steps or 0
 
     def recipe(**over: Any) -> SamplingSettings:
-        base = {"sampler": c.sampler, "steps": steps, "emotion_scale": c.label_scale,
+        base = {"sampler": c.sampler, "steps": steps, "guidance": c.text_guidance, "emotion_scale": c.label_scale,
                 "emotion_guidance": guide if c.guidance_scale > 0 else None,
                 "emotion_guidance_scale": c.guidance_scale, "smoothing": c.smoothing}  # fmt: skip
         base.update(over)
@@ -87,7 +87,7 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
         raise ConfigError(f"control.headline: no fine-tuned MDM stage for variant {c.headline!r}")
     first = _checkpoint(ctx, headline[0])
     base = _checkpoint(ctx, f"mdm_base_{c.diffusion_steps}")
-    plain = SamplingSettings(sampler=c.sampler, steps=steps, smoothing=c.smoothing)
+    plain = SamplingSettings(sampler=c.sampler, steps=steps, guidance=c.text_guidance, smoothing=c.smoothing)
     rows: dict[str, list[Any]] = {"headline": [], "ablation": [], "intensity": [], "samplers": []}
     rows["headline"].append(Entry("base", base, plain))
     rows["headline"] += [Entry(f"recipe {name}", _checkpoint(ctx, name), recipe()) for name in headline]
@@ -196,7 +196,9 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         from emomotion.evaluation.compare import Entry
         from emomotion.generate import SamplingSettings
 
-        plain = SamplingSettings(sampler=c.sampler, steps=c.steps or 0, smoothing=c.smoothing)
+        plain = SamplingSettings(
+            sampler=c.sampler, steps=c.steps or 0, guidance=c.text_guidance, smoothing=c.smoothing
+        )
         forget = [Entry("before (base)", tables["headline"][0].checkpoint, plain),
                   Entry("after (recipe model)", first.checkpoint, plain)]  # fmt: skip
         rows = compare(forget, data=ctx.data / "base", evaluator=common["evaluator"], out=ctx.out / "eval" / "forgetting",
