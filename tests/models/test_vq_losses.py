@@ -36,6 +36,8 @@ def test_new_losses_default_off():
         cfg = preset(name)
         assert cfg.root_weight == 0.0 and cfg.position_weight == 0.0
     assert VQVAEConfig().joint_weight == 0.5 and VQVAEConfig().commit_weight == 0.02
+    traj = preset("small_traj")
+    assert traj.position_weight > 0 and replace(traj, position_weight=0.0) == preset("small")
 
 
 def test_position_loss_zero_on_perfect_reconstruction_and_grows_with_drift():

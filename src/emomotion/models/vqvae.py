@@ -80,9 +80,11 @@ class VQVAEConfig:
 PRESETS: dict[str, VQVAEConfig] = {
     "tiny": VQVAEConfig(num_codes=64, code_dim=16, width=32, depth=2),
     "small": VQVAEConfig(num_codes=512, code_dim=32, width=128),
+    "small_traj": VQVAEConfig(num_codes=512, code_dim=32, width=128, position_weight=0.5),
     "mmm": VQVAEConfig(),
 }
-"""``tiny`` for tests, ``small`` for the CPU study, ``mmm`` the official size (8192 x 32, width 512)."""
+"""``tiny`` for tests, ``small`` for the CPU study, ``small_traj`` the same with the global joint-position
+loss (issue #15: it bounds the trajectory drift), ``mmm`` the official size (8192 x 32, width 512)."""
 
 
 def preset(name: str, **overrides: Any) -> VQVAEConfig:
