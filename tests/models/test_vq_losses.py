@@ -64,8 +64,8 @@ def test_vq_loss_adds_the_weighted_terms():
     model.cfg = replace(model.cfg, root_weight=2.0, position_weight=3.0)
     total, parts = vq_loss(model, x, mean=ZERO, std=ONE)
     assert parts["root"] > 0 and parts["position"] > 0
-    assert float(total) == pytest.approx(
-        float(base) + 2.0 * parts["root"] + 3.0 * parts["position"], rel=1e-4
+    assert float(total.detach()) == pytest.approx(
+        float(base.detach()) + 2.0 * parts["root"] + 3.0 * parts["position"], rel=1e-4
     )
     with pytest.raises(ConfigError, match="Mean/Std"):
         vq_loss(model, x)

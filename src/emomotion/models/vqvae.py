@@ -80,7 +80,7 @@ class VQVAEConfig:
 PRESETS: dict[str, VQVAEConfig] = {
     "tiny": VQVAEConfig(num_codes=64, code_dim=16, width=32, depth=2),
     "small": VQVAEConfig(num_codes=512, code_dim=32, width=128),
-    "small_traj": VQVAEConfig(num_codes=512, code_dim=32, width=128, position_weight=0.5),
+    "small_traj": VQVAEConfig(num_codes=512, code_dim=32, width=128, position_weight=0.25),
     "mmm": VQVAEConfig(),
 }
 """``tiny`` for tests, ``small`` for the CPU study, ``small_traj`` the same with the global joint-position
