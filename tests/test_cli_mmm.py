@@ -19,7 +19,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     data = base / "data"
     assert main(["data", "build", "synthetic", "--out", str(data), "--ratios", "0.6,0.1,0.3"]) == 0
     small = ["--preset", "tiny", "--batch-size", "8", "--save-every", "1000"]
-    assert main(["train", "vq", "--data", str(data), "--out", str(base / "vq"), "--steps", "6", *small]) == 0
+    assert main(["train", "vq", "--data", str(data), "--out", str(base / "vq"), "--steps", "6", *small,
+                 "--position-weight", "0.5", "--lr-schedule", "cosine"]) == 0  # fmt: skip
     assert main(["train", "mmm", "--data", str(data), "--vq", str(base / "vq"), "--out", str(base / "mmm"),
                  "--steps", "6", *small]) == 0  # fmt: skip
     assert main(["finetune", "mmm", "--from", str(base / "mmm"), "--data", str(data), "--out", str(base / "ft"),
@@ -30,6 +31,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
 def test_checkpoints_and_fine_tune_keeps_the_vq(runs):
     base, tuned = load_checkpoint(runs["mmm"]), load_checkpoint(runs["ft"])
+    vq = load_checkpoint(runs["vq"])
+    assert vq.config["position_weight"] == 0.5 and vq.extra["train"]["lr_schedule"] == "cosine"
     assert base.kind == tuned.kind == "mmm" and tuned.extra["finetune"]["strategy"] == "lora"
     assert (runs["ft"] / "validation.csv").read_text().splitlines()[1].startswith("2,")  # validated at step 2
     for key, value in base.model_state.items():
@@ -73,3 +76,26 @@ def test_diagnose_mmm(runs, tmp_path, capsys):
     assert rc == 0 and "static rate" in capsys.readouterr().out
     report = json.loads((out / "diagnose.json").read_text())
     assert 0.0 <= report["static_rate"] <= 1.0 and list(out.glob("*.png"))
+    assert report["recon_fid"] is None  # no evaluator given
+
+
+def test_diagnose_mmm_reports_the_reconstruction_fid(runs, tmp_path, capsys):
+    from emomotion.checkpoint import Checkpoint, save_checkpoint
+    from emomotion.configs import config_dict
+    from emomotion.models.evaluator import Evaluator
+    from emomotion.models.evaluator import preset as evaluator_preset
+    from emomotion.text import TextEncoderSpec
+
+    torch.manual_seed(0)
+    cfg = evaluator_preset("tiny")
+    mmm = load_checkpoint(runs["mmm"])
+    ev = Checkpoint(
+        "evaluator", config_dict(cfg), Evaluator(cfg).state_dict(), mmm.mean, mmm.std, TextEncoderSpec()
+    )
+    ev_path = save_checkpoint(tmp_path / "ev.safetensors", ev)
+    out = tmp_path / "d"
+    rc = main(["diagnose", "mmm", "--model", str(runs["mmm"]), "--data", str(runs["data"]), "--out", str(out),
+               "--num", "4", "--steps", "2", "--evaluator", str(ev_path)])  # fmt: skip
+    assert rc == 0 and "FID" in capsys.readouterr().out
+    report = json.loads((out / "diagnose.json").read_text())
+    assert report["recon_fid"] >= 0.0

@@ -17,9 +17,12 @@ from emomotion.evaluation.diagnose import (
     diagnose_tokens,
     js_divergence,
     longest_run,
+    reconstruction_stats,
     token_stats,
 )
 from emomotion.features import joints_to_features, recover_joints
+from emomotion.models.evaluator import Evaluator
+from emomotion.models.evaluator import preset as evaluator_preset
 from emomotion.models.masked import MMM, mmm_config
 from emomotion.models.vqvae import VQVAEConfig
 from emomotion.sampling.masked import MaskedDecodingConfig
@@ -126,3 +129,34 @@ def test_a_collapsed_model_is_flagged(setup, tmp_path):
     assert "COLLAPSED" in report.describe()
     saved = report.save(tmp_path)
     assert saved.is_file() and (tmp_path / "diagnose.txt").read_text().startswith("codebook")
+
+
+class IdentityVQ(torch.nn.Module):
+    """A stand-in tokenizer whose "tokens" are the motion itself, plus ``noise`` when decoding."""
+
+    def __init__(self, noise: float) -> None:
+        super().__init__()
+        self.noise = noise
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # a device to read
+
+    def encode(self, motion: torch.Tensor) -> torch.Tensor:
+        return motion
+
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator().manual_seed(0)
+        return tokens + self.noise * torch.randn(tokens.shape, generator=g)
+
+
+def test_reconstruction_stats_and_fid(setup):
+    _, dataset = setup
+    torch.manual_seed(0)
+    evaluator = Evaluator(evaluator_preset("tiny")).eval()
+    evaluator.set_stats(dataset.mean, dataset.std)
+    perfect = reconstruction_stats(IdentityVQ(0.0), dataset, evaluator=evaluator)
+    assert perfect.clips == len(dataset.ids) and perfect.l1 == 0.0
+    assert perfect.mpjpe == pytest.approx(0.0, abs=1e-6)
+    assert perfect.mpjpe_aligned == pytest.approx(0.0, abs=1e-6)
+    assert perfect.fid == pytest.approx(0.0, abs=1e-3)
+    noisy = reconstruction_stats(IdentityVQ(0.5), dataset, evaluator=evaluator)
+    assert noisy.mpjpe > noisy.mpjpe_aligned > 0 and noisy.fid > perfect.fid + 1e-3
+    assert reconstruction_stats(IdentityVQ(0.5), dataset).fid is None  # no evaluator, no FID

@@ -143,3 +143,29 @@ def test_an_mmm_fine_tune_variant_can_add_emotion_conditioning(tmp_path, monkeyp
     assert (
         result["variant"] == "label" and runs[0].add_emotion_conditioning and runs[0].label_lr_scale == 10.0
     )
+
+
+def test_the_vq_window_and_schedule_reach_the_vq_and_keep_old_fingerprints(tmp_path, monkeypatch):
+    """New [mmm] VQ settings reach the VQ run; at their defaults, earlier studies' fingerprints hold."""
+    import emomotion.training.vq as vq_training
+    from emomotion.study.mmm_stages import vq_base_stage
+    from emomotion.study.runner import StudyContext
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}}
+    default = study_from_dict(sources)
+    assert "vq_window" not in vq_base_stage(default).inputs["mmm"]
+    mmm = {"vq_preset": "small_traj", "vq_window": 128, "vq_lr_schedule": "cosine"}
+    cfg = study_from_dict({**sources, "mmm": mmm})
+    assert vq_base_stage(cfg).fingerprint != vq_base_stage(default).fingerprint
+    runs: list[vq_training.VQRun] = []
+
+    def fake_run(run: vq_training.VQRun, **_: object) -> Path:
+        runs.append(run)
+        return run.out / "step00000001.safetensors"
+
+    monkeypatch.setattr(vq_training, "run_vq", fake_run)
+    vq_base_stage(cfg).fn(StudyContext(cfg, tmp_path, {"stages": {}}))
+    run = runs[0]
+    assert (run.preset, run.window, run.train.lr_schedule) == ("small_traj", 128, "cosine")
+    with pytest.raises(ConfigError, match="vq_window"):
+        study_from_dict({**sources, "mmm": {"vq_window": 30}})

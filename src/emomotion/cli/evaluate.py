@@ -93,6 +93,10 @@ def diagnose_mmm_cmd(
     guidance: Annotated[float, typer.Option("--guidance")] = 1.0,
     num: Annotated[int, typer.Option("--num", help="Generations to diagnose.")] = 64,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    evaluator: Annotated[
+        Path | None,
+        typer.Option("--evaluator", help="Evaluator checkpoint: adds the VQ's reconstruction FID."),
+    ] = None,
 ) -> None:
     """Codebook usage, perplexity, repeated tokens, histogram divergence and the static rate."""
     checks.existing("--model", model)
@@ -102,12 +106,14 @@ def diagnose_mmm_cmd(
     checks.at_least("--top-k", top_k, 1)
     checks.number("--guidance", guidance, low=0, high=100)
     checks.at_least("--num", num, 1)
+    if evaluator is not None:
+        checks.existing("--evaluator", evaluator)
     from emomotion.evaluation.diagnose import diagnose_checkpoint
     from emomotion.sampling.masked import MaskedDecodingConfig
 
     decoding = MaskedDecodingConfig(steps=steps, temperature=temperature, top_k=top_k, guidance=guidance)
     report = diagnose_checkpoint(
-        model, data, out, split=split, decoding=decoding, num_generations=num, seed=seed
+        model, data, out, split=split, decoding=decoding, num_generations=num, seed=seed, evaluator=evaluator
     )
     typer.echo(report.describe())
     typer.echo(f"plots and diagnose.json in {out}")

@@ -201,7 +201,7 @@ def _train_config(
 def train_vq(
     data: Annotated[Path, typer.Option("--data", help="HumanML3D-layout dataset folder.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory.")],
-    preset: Annotated[str, typer.Option("--preset", help="tiny | small | mmm")] = "small",
+    preset: Annotated[str, typer.Option("--preset", help="tiny | small | small_traj | mmm")] = "small",
     quantizer: Annotated[
         str | None, typer.Option("--quantizer", help="ema_reset (official) | kmeans | residual | fsq")
     ] = None,
@@ -213,6 +213,14 @@ def train_vq(
     save_every: Annotated[int, typer.Option("--save-every")] = 500,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    position_weight: Annotated[
+        float | None,
+        typer.Option("--position-weight", help="L1 (m) on global joint positions (default: the preset's)."),
+    ] = None,
+    root_weight: Annotated[
+        float | None, typer.Option("--root-weight", help="Extra SmoothL1 on the root features.")
+    ] = None,
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")] = "constant",
 ) -> None:
     """Train the motion VQ-VAE (MMM / T2M-GPT architecture)."""
     checks.existing("--data", data, kind="folder")
@@ -220,8 +228,15 @@ def train_vq(
     checks.at_least("--window", window, 4)
     from emomotion.training.vq import VQRun, run_vq
 
+    checks.number("--position-weight", position_weight, low=0, high=1e6)
+    checks.number("--root-weight", root_weight, low=0, high=1e6)
+    from dataclasses import replace
+
     train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
-    run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window)
+    train = replace(train, lr_schedule=lr_schedule)  # type: ignore[arg-type]
+    weights = {"position_weight": position_weight, "root_weight": root_weight}
+    vq = {k: v for k, v in weights.items() if v is not None}
+    run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window, vq=vq)
     _echo_result(run_vq(run, resume=resume))
 
 

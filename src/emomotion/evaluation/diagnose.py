@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -113,6 +114,7 @@ class DiagnoseReport:
     static_rate: float  # share of generated clips slower than 20% of data_median_speed
     decoding: dict[str, object] = field(default_factory=dict)
     plots: tuple[str, ...] = ()
+    recon_fid: float | None = None  # FID (evaluator) of the VQ's reconstructions against the clips
 
     @property
     def collapsed(self) -> bool:
@@ -134,7 +136,8 @@ class DiagnoseReport:
             f"{'median clip speed (m/s)':28s}{self.data_median_speed:12.3f}{self.generated_median_speed:12.3f}",
             f"token histogram JS divergence: {self.js_divergence:.3f} bits",
             f"VQ reconstruction: L1 {self.recon_l1:.4f} (normalised), MPJPE {self.recon_mpjpe * 100:.1f} cm "
-            f"(root-aligned {self.recon_mpjpe_aligned * 100:.1f} cm)",
+            f"(root-aligned {self.recon_mpjpe_aligned * 100:.1f} cm)"
+            + (f", FID {self.recon_fid:.3f}" if self.recon_fid is not None else ", FID n/a (no evaluator)"),
             f"static rate: {self.static_rate:.1%} of generations move less than "
             f"{STATIC_FRACTION:.0%} of the data's median speed",
             "verdict: "
@@ -202,6 +205,66 @@ def _plots(
     return str(hist_path), str(speed_path)
 
 
+@dataclass(frozen=True)
+class ReconstructionStats:
+    """A VQ-VAE's reconstruction of clips (encode -> decode), means over clips."""
+
+    clips: int
+    l1: float  # mean |x - x'| on normalised features
+    mpjpe: float  # metres, global joint positions (the root integrated from the decoded velocities)
+    mpjpe_aligned: float  # metres, both roots at the origin in every frame (pose error)
+    fid: float | None  # evaluator FID of the reconstructions against the clips (None without evaluator)
+    speeds: list[float] = field(repr=False)  # the clips' mean joint speeds (m/s)
+
+
+@torch.no_grad()
+def reconstruction_stats(
+    vq: VQVAE,
+    dataset: MotionDataset,
+    ids: Sequence[str] | None = None,
+    *,
+    max_frames: int = 196,
+    evaluator: Any | None = None,
+) -> ReconstructionStats:
+    """Encode and decode each clip of ``ids`` (default: all of ``dataset``, whose Mean/Std must be the
+    VQ's) cut to ``max_frames``, and measure the error; with an ``evaluator``, also the FID of the
+    reconstructions against the clips (both de-normalised, whole clips)."""
+    vq = vq.eval()
+    device = next(vq.parameters()).device
+    ids = list(dataset.ids if ids is None else ids)
+    l1, mpjpe, aligned, speeds = [], [], [], []
+    real, recons = [], []
+    with progress_bar("clips", transient=True) as progress:
+        task = progress.add_task("reconstructing clips", total=len(ids))
+        for clip_id in ids:
+            x = _clip_motion(dataset, clip_id, max_frames)
+            rec = vq.decode(vq.encode(torch.from_numpy(x)[None].to(device)))[0].float().cpu().numpy()
+            x = x[: rec.shape[0]]
+            l1.append(float(np.abs(rec - x).mean()))
+            jx, jr = _joints(x, dataset.mean, dataset.std), _joints(rec, dataset.mean, dataset.std)
+            mpjpe.append(float(np.linalg.norm(jx - jr, axis=-1).mean()))
+            aligned.append(float(np.linalg.norm((jx - jx[:, :1]) - (jr - jr[:, :1]), axis=-1).mean()))
+            speeds.append(mean_joint_speed(jx))
+            if evaluator is not None:
+                real.append(x * dataset.std + dataset.mean)
+                recons.append(rec * dataset.std + dataset.mean)
+            progress.update(task, advance=1)
+    score = None
+    if evaluator is not None:
+        from emomotion.evaluation.evalset import embed_motions
+        from emomotion.evaluation.metrics import fid
+
+        score = float(fid(embed_motions(evaluator, real), embed_motions(evaluator, recons)))
+    return ReconstructionStats(
+        clips=len(ids),
+        l1=float(np.mean(l1)),
+        mpjpe=float(np.mean(mpjpe)),
+        mpjpe_aligned=float(np.mean(aligned)),
+        fid=score,
+        speeds=speeds,
+    )
+
+
 @torch.no_grad()
 def diagnose_tokens(
     vq: VQVAE,
@@ -214,33 +277,24 @@ def diagnose_tokens(
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     decoding: dict[str, object] | None = None,
+    evaluator: Any | None = None,
 ) -> DiagnoseReport:
     """The report for ``generated`` token sequences (each (n,), codes only) against ``dataset``, whose
-    Mean/Std must be the model's. Data tokens come from :func:`encode_dataset` (cached when asked)."""
+    Mean/Std must be the model's. Data tokens come from :func:`encode_dataset` (cached when asked).
+    With an ``evaluator`` the reconstructions' FID against the clips is reported too."""
     vq = vq.eval()
     device = next(vq.parameters()).device
     tokens = encode_dataset(vq, dataset, cache_dir, device)
     ids = dataset.ids[:max_clips] if max_clips else dataset.ids
     data_seqs = [tokens[i].numpy() for i in ids]
-    l1, mpjpe, aligned, data_speeds = [], [], [], []
-    with progress_bar("clips", transient=True) as progress:
-        task = progress.add_task("reconstructing clips", total=len(ids))
-        for clip_id in ids:
-            x = _clip_motion(dataset, clip_id, max_frames)
-            rec = vq.decode(vq.encode(torch.from_numpy(x)[None].to(device)))[0].cpu().numpy()
-            x = x[: rec.shape[0]]
-            l1.append(float(np.abs(rec - x).mean()))
-            jx, jr = _joints(x, dataset.mean, dataset.std), _joints(rec, dataset.mean, dataset.std)
-            mpjpe.append(float(np.linalg.norm(jx - jr, axis=-1).mean()))
-            aligned.append(float(np.linalg.norm((jx - jx[:, :1]) - (jr - jr[:, :1]), axis=-1).mean()))
-            data_speeds.append(mean_joint_speed(jx))
-            progress.update(task, advance=1)
+    recon = reconstruction_stats(vq, dataset, ids, max_frames=max_frames, evaluator=evaluator)
     gen_speeds = []
     for seq in generated:
         motion = vq.decode(seq.reshape(1, -1).to(device))[0].cpu().numpy()
         gen_speeds.append(mean_joint_speed(_joints(motion, dataset.mean, dataset.std)))
     data_stats = token_stats(data_seqs, num_codes)
     gen_stats = token_stats([s.cpu().numpy() for s in generated], num_codes)
+    data_speeds = recon.speeds
     median = float(np.median(data_speeds))
     plots: tuple[str, ...] = ()
     if out is not None:
@@ -256,9 +310,10 @@ def diagnose_tokens(
         data=data_stats,
         generated=gen_stats,
         js_divergence=js_divergence(data_stats.histogram, gen_stats.histogram),
-        recon_l1=float(np.mean(l1)),
-        recon_mpjpe=float(np.mean(mpjpe)),
-        recon_mpjpe_aligned=float(np.mean(aligned)),
+        recon_l1=recon.l1,
+        recon_mpjpe=recon.mpjpe,
+        recon_mpjpe_aligned=recon.mpjpe_aligned,
+        recon_fid=recon.fid,
         data_median_speed=median,
         generated_median_speed=float(np.median(gen_speeds)),
         static_rate=float(np.mean([s < STATIC_FRACTION * median for s in gen_speeds])),
@@ -280,6 +335,7 @@ def diagnose_mmm(
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     max_clips: int | None = None,
+    evaluator: Any | None = None,
 ) -> DiagnoseReport:
     """Generate from the captions and lengths of the first ``num_generations`` clips of ``dataset``
     (Mean/Std must be the model's) and compare with the data (see :func:`diagnose_tokens`)."""
@@ -308,6 +364,7 @@ def diagnose_mmm(
         out=out,
         cache_dir=cache_dir,
         decoding=asdict(decoding),
+        evaluator=evaluator,
     )
 
 
@@ -322,9 +379,11 @@ def diagnose_checkpoint(
     seed: int = 0,
     device: str = "cpu",
     cache_dir: str | Path | None = None,
+    evaluator: str | Path | None = None,
 ) -> DiagnoseReport:
     """The CLI's entry: load an ``mmm`` checkpoint, diagnose it on ``data``'s ``split`` with the
-    checkpoint's normalisation, write plots and ``diagnose.{json,txt}`` to ``out``."""
+    checkpoint's normalisation, write plots and ``diagnose.{json,txt}`` to ``out``; with an
+    ``evaluator`` checkpoint, the VQ's reconstruction FID too."""
     from emomotion.checkpoint import load_checkpoint
     from emomotion.data.dataset import DatasetConfig
     from emomotion.errors import CheckpointError
@@ -345,6 +404,7 @@ def diagnose_checkpoint(
         seed=seed,
         out=out,
         cache_dir=cache_dir,
+        evaluator=load_checkpoint(evaluator).build_model().to(device).eval() if evaluator else None,
     )
     report.save(out)
     log.info("diagnosis of %s:\n%s", ckpt.path, report.describe())

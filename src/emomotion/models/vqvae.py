@@ -21,7 +21,7 @@ from torch import nn
 
 from emomotion import skeleton as sk
 from emomotion.errors import ConfigError
-from emomotion.features import RIC
+from emomotion.features import RIC, recover_joints_t
 from emomotion.models.quantizers import QUANTIZERS, build_quantizer
 
 
@@ -41,6 +41,11 @@ class VQVAEConfig:
     input_dim: int = sk.FEATURE_DIM
     commit_weight: float = 0.02
     joint_weight: float = 0.5  # SmoothL1 on the root-relative joint positions (features 4:67)
+    # losses beyond the official objective (0 = off, the official behaviour):
+    root_weight: float = 0.0  # extra SmoothL1 on the root features (yaw and xz velocity, height; 0:4)
+    # L1 in metres on the global joint positions recovered from the de-normalised features: the root
+    # velocities integrated over the window, so drift of the trajectory is penalised (needs Mean/Std)
+    position_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.quantizer not in QUANTIZERS:
@@ -51,6 +56,8 @@ class VQVAEConfig:
             raise ConfigError(f"mu must be in (0, 1), got {self.mu}")
         if self.quantizer == "residual" and self.num_quantizers < 2:
             raise ConfigError("residual VQ needs num_quantizers >= 2")
+        if min(self.commit_weight, self.joint_weight, self.root_weight, self.position_weight) < 0:
+            raise ConfigError("loss weights must be >= 0")
         if self.quantizer == "fsq" and (not self.fsq_levels or min(self.fsq_levels) < 2):
             raise ConfigError("fsq needs fsq_levels, each >= 2")
         object.__setattr__(self, "fsq_levels", tuple(self.fsq_levels))  # JSON round trips give lists
@@ -73,9 +80,11 @@ class VQVAEConfig:
 PRESETS: dict[str, VQVAEConfig] = {
     "tiny": VQVAEConfig(num_codes=64, code_dim=16, width=32, depth=2),
     "small": VQVAEConfig(num_codes=512, code_dim=32, width=128),
+    "small_traj": VQVAEConfig(num_codes=512, code_dim=32, width=128, position_weight=0.25),
     "mmm": VQVAEConfig(),
 }
-"""``tiny`` for tests, ``small`` for the CPU study, ``mmm`` the official size (8192 x 32, width 512)."""
+"""``tiny`` for tests, ``small`` for the CPU study, ``small_traj`` the same with the global joint-position
+loss (issue #15: it bounds the trajectory drift), ``mmm`` the official size (8192 x 32, width 512)."""
 
 
 def preset(name: str, **overrides: Any) -> VQVAEConfig:
@@ -212,14 +221,23 @@ class VQVAE(nn.Module):
 
 
 def vq_loss(
-    model: VQVAE, motion: torch.Tensor, mask: torch.Tensor | None = None
+    model: VQVAE,
+    motion: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    mean: torch.Tensor | None = None,
+    std: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The official objective: SmoothL1(recon) + commit_weight * commitment + joint_weight * SmoothL1 on
     the root-relative joint positions (features 4:67, the official ``forward_joint`` term), over real
-    frames only."""
+    frames only; plus, when their weights are set, ``root_weight`` * SmoothL1 on the root features (0:4)
+    and ``position_weight`` * L1 (metres) on the global joint positions recovered from the features
+    de-normalised with ``mean``/``std`` (263,)."""
+    cfg = model.cfg
     out = model.quantize_motion(motion, mask)
     t = out.recon.shape[1]
     target = motion[:, :t].float()
+    recon_x = out.recon.float()
     m = (
         mask[:, :t]
         if mask is not None
@@ -227,19 +245,53 @@ def vq_loss(
     )
     m = m[..., None].to(target.dtype)
     frames = m.sum().clamp(min=1.0)
-    recon = (F.smooth_l1_loss(out.recon.float(), target, reduction="none") * m).sum() / (
-        frames * target.shape[-1]
-    )
-    joints = (F.smooth_l1_loss(out.recon[..., RIC].float(), target[..., RIC], reduction="none") * m).sum() / (
-        frames * (RIC.stop - RIC.start)
-    )
-    loss = recon + model.cfg.commit_weight * out.commit_loss + model.cfg.joint_weight * joints
-    return loss, {
+
+    def smooth_l1(cols: slice) -> torch.Tensor:
+        err = F.smooth_l1_loss(recon_x[..., cols], target[..., cols], reduction="none")
+        return (err * m).sum() / (frames * err.shape[-1])
+
+    recon = smooth_l1(slice(None))
+    joints = smooth_l1(RIC)
+    loss = recon + cfg.commit_weight * out.commit_loss + cfg.joint_weight * joints
+    logs = {
         "recon": float(recon.detach()),
         "joints": float(joints.detach()),
         "commit": float(out.commit_loss.detach()),
         "perplexity": float(out.perplexity),
     }
+    if cfg.root_weight > 0:
+        root = smooth_l1(slice(0, RIC.start))
+        loss = loss + cfg.root_weight * root
+        logs["root"] = float(root.detach())
+    if cfg.position_weight > 0:
+        position = position_loss(recon_x, target, m[..., 0], mean, std)
+        loss = loss + cfg.position_weight * position
+        logs["position"] = float(position.detach())
+    return loss, logs
+
+
+def position_loss(
+    recon: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None,
+    mean: torch.Tensor | None,
+    std: torch.Tensor | None,
+) -> torch.Tensor:
+    """Mean L1 (metres) between the global joint positions (B, T, 22, 3) recovered from normalised
+    features ``recon`` and ``target`` (B, T, 263), over the frames ``mask`` (B, T) marks. The root is
+    integrated from the first frame of the window, so the term grows with trajectory drift."""
+    if mean is None or std is None:
+        raise ConfigError("the position loss needs the dataset's Mean/Std")
+    mean = mean.to(recon.device, torch.float32)
+    std = std.to(recon.device, torch.float32)
+    with torch.autocast(recon.device.type, enabled=False):  # integration in float32, never bf16
+        jr = recover_joints_t(recon.float() * std + mean)
+        jt = recover_joints_t(target.float() * std + mean)
+    err = (jr - jt).abs().flatten(-2).mean(-1)  # (B, T)
+    if mask is None:
+        return err.mean()
+    m = mask.to(err.dtype)
+    return (err * m).sum() / m.sum().clamp(min=1.0)
 
 
 def build_from_config(config: Mapping[str, Any]) -> VQVAE:

@@ -90,6 +90,8 @@ class MMMStudy:
     full_vq_preset: str = "mmm"
     vq_steps: int = 1500
     vq_batch_size: int = 64
+    vq_window: int = 64  # the VQ's training window in frames (a multiple of 4)
+    vq_lr_schedule: str = "constant"  # or "cosine"
     preset: str = "small"
     full_preset: str = "mmm"
     steps: int = 1500
@@ -97,6 +99,14 @@ class MMMStudy:
     lr: float = 2e-4
     decoding_steps: int = 10
     finetune: tuple[FinetuneVariant, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.vq_window < 4 or self.vq_window % 4:
+            raise ConfigError(f"mmm.vq_window must be a positive multiple of 4 frames, got {self.vq_window}")
+        if self.vq_lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(
+                f"mmm.vq_lr_schedule must be 'constant' or 'cosine', not {self.vq_lr_schedule!r}"
+            )
 
 
 @dataclass(frozen=True)

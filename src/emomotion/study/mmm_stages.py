@@ -12,7 +12,7 @@ and motions are decoded greedily.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from emomotion.study.config import FinetuneVariant, StudyConfig
@@ -22,8 +22,17 @@ from emomotion.study.stages import _inputs, _train_config, _training_inputs, _va
 log = logging.getLogger(__name__)
 
 
+# settings added after studies were run: left out of the fingerprint at their defaults, so that those
+# studies' finished stages stay valid
+_LATER_DEFAULTS = {"vq_window": 64, "vq_lr_schedule": "constant"}
+
+
 def _mmm_base_inputs(cfg: StudyConfig) -> dict[str, Any]:
-    mmm = {k: v for k, v in asdict(cfg.mmm).items() if k != "finetune"}
+    mmm = {
+        k: v
+        for k, v in asdict(cfg.mmm).items()
+        if k != "finetune" and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+    }
     return {**_training_inputs(cfg), "mmm": mmm}
 
 
@@ -50,12 +59,14 @@ def vq_base_stage(cfg: StudyConfig) -> Stage:
 
         m = ctx.cfg.mmm
         train = _train_config(ctx.cfg, m.vq_steps, m.vq_batch_size, 2e-4, ctx.cfg.seed, ema=False)
+        train = replace(train, lr_schedule=m.vq_lr_schedule)  # type: ignore[arg-type]
         ckpt = run_vq(
             VQRun(
                 data=ctx.data / "base",
                 out=ctx.runs / "vq_base",
                 preset=m.full_vq_preset if ctx.cfg.full_size else m.vq_preset,
                 train=train,
+                window=m.vq_window,
             ),
             resume=True,
         )

@@ -10,8 +10,10 @@ normalisation, and so never re-initialises the codebook from the first batch.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -30,11 +32,13 @@ RESIDUAL_LAYERS = 6
 
 
 class VQTrainStep:
-    def __init__(self, model: VQVAE) -> None:
-        self.model = model
+    def __init__(
+        self, model: VQVAE, mean: torch.Tensor | None = None, std: torch.Tensor | None = None
+    ) -> None:
+        self.model, self.mean, self.std = model, mean, std  # Mean/Std: for the position loss
 
     def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        return vq_loss(_unwrap(self.model), batch.motion, batch.mask)
+        return vq_loss(_unwrap(self.model), batch.motion, batch.mask, mean=self.mean, std=self.std)
 
 
 def _unwrap(model: torch.nn.Module) -> VQVAE:
@@ -51,6 +55,7 @@ class VQRun:
     preset: str = "tiny"
     quantizer: str | None = None  # overrides the preset's quantizer (ema_reset, kmeans, residual, fsq)
     num_quantizers: int | None = None  # residual VQ layers (default 6, as MoMask)
+    vq: Mapping[str, Any] = field(default_factory=dict)  # VQVAEConfig fields over the preset's (new runs)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr=2e-4, ema_decay=0.0, batch_size=256))
     window: int = 64  # training window in frames (official 64)
     min_frames: int = sk.MIN_FRAMES
@@ -65,6 +70,11 @@ class VQRun:
             raise ConfigError("reinit_codebook only applies when fine-tuning (init_from)")
         if self.window < 4 or self.window % 4:
             raise ConfigError(f"window must be a positive multiple of 4 frames, got {self.window}")
+        unknown = set(self.vq) - {f.name for f in fields(VQVAEConfig)}
+        if unknown:
+            raise ConfigError(f"unknown VQ-VAE settings: {', '.join(sorted(unknown))}")
+        if self.vq and self.init_from is not None:
+            raise ConfigError("VQ-VAE settings (vq) apply to new runs; fine-tuning keeps the checkpoint's")
         if self.min_frames > self.window:
             raise ConfigError(f"min_frames {self.min_frames} exceeds the window {self.window}")
 
@@ -107,7 +117,7 @@ def run_vq(run: VQRun, *, resume: bool = False, stop_after: int | None = None) -
                 flag.fill_(False)
             log.warning("codebook re-initialised from the first batch (the official fine-tuning behaviour)")
     else:
-        cfg = preset(run.preset)
+        cfg = preset(run.preset, **run.vq)
         if run.quantizer is not None:
             layers = run.num_quantizers or (
                 RESIDUAL_LAYERS if run.quantizer == "residual" else cfg.num_quantizers
@@ -139,5 +149,11 @@ def run_vq(run: VQRun, *, resume: bool = False, stop_after: int | None = None) -
         len(dataset),
     )
     return train_loop(
-        VQTrainStep(model), dataset, run.train, run.out, make_checkpoint, resume=resume, stop_after=stop_after
+        VQTrainStep(model, mean, std),
+        dataset,
+        run.train,
+        run.out,
+        make_checkpoint,
+        resume=resume,
+        stop_after=stop_after,
     )
