@@ -150,6 +150,23 @@ def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
     return Stage(name, run, f"fine-tune MMM on the emotion set ({variant.name})", inputs)
 
 
+def _vq_base_test(ctx: StudyContext) -> dict[str, Any] | None:
+    """The base VQ's reconstruction of the base corpus's test split (the corpus it was trained on):
+    global and root-aligned MPJPE, and the evaluator's FID of the reconstructions."""
+    if "vq_base" not in ctx.state["stages"]:
+        return None
+    from emomotion.checkpoint import load_checkpoint
+    from emomotion.data.dataset import DatasetConfig, MotionDataset
+    from emomotion.evaluation.diagnose import reconstruction_stats
+
+    vq = load_checkpoint(ctx.result("vq_base")["checkpoint"]).build_model(use_ema=False)
+    data = MotionDataset(DatasetConfig(ctx.data / "base", split="test", random_crop=False))
+    evaluator = load_checkpoint(ctx.result("evaluator")["checkpoint"]).build_model().eval()
+    stats = reconstruction_stats(vq, data, max_frames=ctx.cfg.max_frames, evaluator=evaluator)
+    return {"clips": stats.clips, "vq_mpjpe_cm": stats.mpjpe * 100,
+            "vq_pose_mpjpe_cm": stats.mpjpe_aligned * 100, "recon_fid": stats.fid}  # fmt: skip
+
+
 def diagnose_stage(cfg: StudyConfig) -> Stage:
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.evaluation.diagnose import diagnose_checkpoint
@@ -183,7 +200,7 @@ def diagnose_stage(cfg: StudyConfig) -> Stage:
                     "vq_pose_mpjpe_cm": report.recon_mpjpe_aligned * 100,
                     "collapsed": report.collapsed,
                 }
-        return {"reports": reports}
+        return {"reports": reports, "vq_base_test": _vq_base_test(ctx)}
 
     return Stage(
         "diagnose_mmm", run, "diagnose every MMM model (codebook use, static rate)", None, rerun=True

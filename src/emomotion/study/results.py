@@ -195,7 +195,19 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
                     for k in present
                 ]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            lines.append("")
+            lines += [
+                "",
+                "(VQ errors in this table are on the emotion set's test split, which the base VQ never saw.)",
+                "",
+            ]
+        vq = stages.get("diagnose_mmm", {}).get("result", {}).get("vq_base_test")
+        if vq:
+            fid = "" if vq.get("recon_fid") is None else f", reconstruction FID {vq['recon_fid']:.2f}"
+            lines += [
+                f"Base VQ on the base corpus's test split ({vq['clips']} clips): MPJPE {vq['vq_pose_mpjpe_cm']:.1f} cm "
+                f"root-aligned, {vq['vq_mpjpe_cm']:.1f} cm global{fid}.",
+                "",
+            ]
     shown, linked = _copy_figures(ctx, dest / "figures")
     if shown:
         lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in shown]
