@@ -16,6 +16,15 @@ train_app = typer.Typer(help="Train a model from scratch on a dataset.", no_args
 finetune_app = typer.Typer(help="Fine-tune a trained model on another dataset.", no_args_is_help=True)
 
 
+AddEmotionConditioning = Annotated[
+    bool, typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table.")
+]
+LabelLrScale = Annotated[
+    float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
+]
+LrSchedule = Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")]
+
+
 def _echo_result(path: Path) -> None:
     """The checkpoint a run ended with, once (from process 0 of a distributed run)."""
     if int(os.environ.get("RANK", "0")) == 0:
@@ -100,14 +109,9 @@ def finetune_mdm(
     replay_ratio: Annotated[
         float, typer.Option("--replay-ratio", help="Share of each batch from --replay.")
     ] = 0.25,
-    add_emotion_conditioning: Annotated[
-        bool,
-        typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table."),
-    ] = False,
-    label_lr_scale: Annotated[
-        float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
-    ] = 1.0,
-    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")] = "constant",
+    add_emotion_conditioning: AddEmotionConditioning = False,
+    label_lr_scale: LabelLrScale = 1.0,
+    lr_schedule: LrSchedule = "constant",
     velocity_loss: Annotated[
         float, typer.Option("--velocity-loss", help="Weight of MDM's joint-velocity loss.")
     ] = 0.0,
@@ -220,7 +224,7 @@ def train_vq(
     root_weight: Annotated[
         float | None, typer.Option("--root-weight", help="Extra SmoothL1 on the root features.")
     ] = None,
-    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")] = "constant",
+    lr_schedule: LrSchedule = "constant",
 ) -> None:
     """Train the motion VQ-VAE (MMM / T2M-GPT architecture)."""
     checks.existing("--data", data, kind="folder")
@@ -293,13 +297,8 @@ def finetune_mmm(
         Path | None, typer.Option("--replay", help="Base dataset replayed against forgetting.")
     ] = None,
     replay_ratio: Annotated[float, typer.Option("--replay-ratio")] = 0.25,
-    add_emotion_conditioning: Annotated[
-        bool,
-        typer.Option("--add-emotion-conditioning", help="Give a text-only base an emotion-label table."),
-    ] = False,
-    label_lr_scale: Annotated[
-        float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
-    ] = 1.0,
+    add_emotion_conditioning: AddEmotionConditioning = False,
+    label_lr_scale: LabelLrScale = 1.0,
     steps: Annotated[int, typer.Option("--steps")] = 500,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr", help="Lower than pretraining by default.")] = 2e-5,

@@ -117,6 +117,20 @@ def apply_strategy(model: nn.Module, cfg: FinetuneConfig) -> None:
     log.info("fine-tuning strategy %s: %d of %d parameters train", cfg.strategy, trainable, total)
 
 
+def label_param_groups(
+    model: nn.Module, table: nn.Module | None, lr: float, scale: float
+) -> list[dict[str, object]] | None:
+    """Optimizer groups with ``table`` (an emotion-label table) at ``scale`` x ``lr``: a table added at
+    fine-tuning starts at zero and would barely move at a fine-tune's low rate. None when there is no
+    table or the scale is 1 (one plain group)."""
+    if table is None or scale == 1.0:
+        return None
+    label = [p for p in table.parameters() if p.requires_grad]
+    ids = {id(p) for p in label}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+    return [{"params": rest, "lr": lr}, {"params": label, "lr": lr * scale}]
+
+
 def has_adapters(model: nn.Module) -> bool:
     return any(parametrize.is_parametrized(m) for m in model.modules())
 

@@ -21,7 +21,7 @@ from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
 from emomotion.skeleton import FEET_LEFT, FEET_RIGHT
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
 from emomotion.training.config import TrainConfig
-from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
+from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy, label_param_groups
 from emomotion.training.loop import train_loop
 from emomotion.training.validation import validation_dataset
 
@@ -58,15 +58,9 @@ class MDMTrainStep:
         self.geometric = geometric
 
     def param_groups(self, lr: float) -> list[dict[str, object]] | None:
-        """The emotion-label table at ``label_lr_scale`` x the learning rate (a table added at fine-tuning
-        starts at zero and would barely move at a fine-tune's low rate); None when it is plain."""
+        """The emotion-label table at ``label_lr_scale`` x the learning rate (:func:`label_param_groups`)."""
         table = getattr(self.model, "embed_emotion", None)
-        if table is None or self.label_lr_scale == 1.0:
-            return None
-        label = [p for p in table.parameters() if p.requires_grad]
-        ids = {id(p) for p in label}
-        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in ids]
-        return [{"params": rest, "lr": lr}, {"params": label, "lr": lr * self.label_lr_scale}]
+        return label_param_groups(self.model, table, lr, self.label_lr_scale)
 
     def condition(self, batch: MotionBatch, device: torch.device) -> MotionCondition:
         text = self.text_encoder.encode(batch.texts, device=device)

@@ -40,7 +40,7 @@ from emomotion.models.masked import MMM, MMMConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import VQVAE, VQVAEConfig
 from emomotion.text import TextEncoder, TextEncoderSpec, build_text_encoder
 from emomotion.training.config import TrainConfig
-from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy
+from emomotion.training.finetune import FinetuneConfig, ReplayDataset, apply_strategy, label_param_groups
 from emomotion.training.loop import train_loop
 from emomotion.training.validation import validation_dataset
 
@@ -123,16 +123,10 @@ class MMMTrainStep:
         self.label_lr_scale = label_lr_scale
 
     def param_groups(self, lr: float) -> list[dict[str, object]] | None:
-        """The emotion-label table at ``label_lr_scale`` x the learning rate (a table added at fine-tuning
-        starts at zero and would barely move at a fine-tune's low rate); None when it is plain."""
+        """The emotion-label table at ``label_lr_scale`` x the learning rate (:func:`label_param_groups`)."""
         mmm: MMM = self.model.module if hasattr(self.model, "module") else self.model  # type: ignore[assignment]
         table = getattr(mmm.trans.trans_base, "emotion_emb", None)
-        if table is None or self.label_lr_scale == 1.0:
-            return None
-        label = [p for p in table.parameters() if p.requires_grad]
-        ids = {id(p) for p in label}
-        rest = [p for p in self.model.parameters() if p.requires_grad and id(p) not in ids]
-        return [{"params": rest, "lr": lr}, {"params": label, "lr": lr * self.label_lr_scale}]
+        return label_param_groups(self.model, table, lr, self.label_lr_scale)
 
     def loss(self, batch: MotionBatch) -> tuple[torch.Tensor, dict[str, float]]:
         mmm: MMM = self.model.module if hasattr(self.model, "module") else self.model  # type: ignore[assignment]
