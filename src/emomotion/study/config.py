@@ -99,6 +99,7 @@ class MMMStudy:
     lr: float = 2e-4
     decoding_steps: int = 10
     finetune: tuple[FinetuneVariant, ...] = ()
+    headline: str = ""  # the fine-tune variant whose own decoding makes the MMM headline line
 
     def __post_init__(self) -> None:
         if self.vq_window < 4 or self.vq_window % 4:
@@ -107,6 +108,9 @@ class MMMStudy:
             raise ConfigError(
                 f"mmm.vq_lr_schedule must be 'constant' or 'cosine', not {self.vq_lr_schedule!r}"
             )
+        names = [v.name for v in self.finetune]
+        if self.headline and self.headline not in names:
+            raise ConfigError(f"mmm.headline {self.headline!r} is not one of the MMM fine-tunes {names}")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from emomotion.io.atomic import save_text
 from emomotion.study.config import StudyConfig
+from emomotion.study.mmm_results import mmm_section
 from emomotion.study.runner import Stage, StudyContext
 from emomotion.study.tables import LABELS, fmt, metric, seed_mean
 
@@ -175,39 +176,8 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
         lines.append("")
     mmm_rows = [r for r in eval_rows if r["name"].startswith("mmm") or r["real"]]
     if len(mmm_rows) > 1:
-        lines += ["## MMM: the static-motion failure and its remedies", ""]
-        lines += _table(mmm_rows, (*HEADLINE, "jitter"))
-        lines.append("")
-        diag = stages.get("diagnose_mmm", {}).get("result", {}).get("reports", {})
-        if diag:
-            keys = ("static_rate", "generated_perplexity", "data_perplexity", "generated_unique_per_clip",
-                    "generated_longest_run", "js_divergence", "vq_mpjpe_cm", "vq_pose_mpjpe_cm", "collapsed")  # fmt: skip
-            present = [k for k in keys if any(k in d for d in diag.values())]
-            lines += [
-                "Token diagnostics (`emomotion diagnose mmm`):",
-                "",
-                "| model, decoding | " + " | ".join(present) + " |",
-            ]
-            lines.append("|---" * (len(present) + 1) + "|")
-            for name, d in diag.items():
-                cells = [
-                    ("yes" if d[k] else "no") if k == "collapsed" else fmt(d.get(k, float("nan")))
-                    for k in present
-                ]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            lines += [
-                "",
-                "(VQ errors in this table are on the emotion set's test split, which the base VQ never saw.)",
-                "",
-            ]
-        vq = stages.get("diagnose_mmm", {}).get("result", {}).get("vq_base_test")
-        if vq:
-            fid = "" if vq.get("recon_fid") is None else f", reconstruction FID {vq['recon_fid']:.2f}"
-            lines += [
-                f"Base VQ on the base corpus's test split ({vq['clips']} clips): MPJPE {vq['vq_pose_mpjpe_cm']:.1f} cm "
-                f"root-aligned, {vq['vq_mpjpe_cm']:.1f} cm global{fid}.",
-                "",
-            ]
+        table = _table(mmm_rows, (*HEADLINE, "jitter"))
+        lines += mmm_section(stages, rows, cfg.mmm.headline, table)
     shown, linked = _copy_figures(ctx, dest / "figures")
     if shown:
         lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in shown]
