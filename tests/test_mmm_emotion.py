@@ -1,7 +1,7 @@
 """Emotion labels for MMM on tiny models: label scale 0 (or intensity 0) is exactly the text alone, the
 label's effect on the logits grows with scale and intensity, a table added at fine-tuning starts exactly
 at the base model, checkpoints keep ``num_emotions``, the CLI and the web demo offer the label only for
-models that have it, and classifier guidance stays MDM's."""
+models that have it, and classifier guidance steers MMM's token logits too."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from emomotion.errors import ConfigError
 from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings
 from emomotion.models.masked import MMM, MaskedTransformerConfig, mmm_config, mmm_config_from
 from emomotion.models.vqvae import preset as vq_preset
-from emomotion.sampling.masked import MaskedDecodingConfig, decode_tokens, guided_logits
+from emomotion.sampling.masked import MaskedDecodingConfig, decode_motion, decode_tokens, guided_logits
 from emomotion.text.base import TextEmbedding
 from emomotion.training.mmm import MMMRun, _with_label_table
 
@@ -42,7 +42,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     assert _cli(*common, "--out", base / "text", "--steps", "6") == 0
     assert _cli("finetune", "mmm", "--from", base / "text", "--data", data, "--out", base / "ft", "--steps", "2",
                 "--batch-size", "8", "--add-emotion-conditioning", "--label-lr-scale", "10") == 0  # fmt: skip
-    return {"data": data, "vq": base / "vq", "emo": base / "emo", "text": base / "text", "ft": base / "ft"}
+    assert _cli("train", "emotion-classifier", "--data", data, "--out", base / "cls", "--preset", "tiny",
+                "--steps", "10", "--batch-size", "8") == 0  # fmt: skip
+    return {"data": data, "vq": base / "vq", "emo": base / "emo", "text": base / "text", "ft": base / "ft",
+            "cls": base / "cls"}  # fmt: skip
 
 
 def _error_lines(err: str) -> list[str]:
@@ -161,13 +164,79 @@ def test_an_mmm_without_the_table_refuses_the_label(runs, tmp_path, capsys):
     assert not out.exists()
 
 
-def test_classifier_guidance_stays_mdm_only(runs, tmp_path, capsys):
+def test_classifier_guidance_steers_mmm_decoding_toward_the_target(runs):
+    """A stand-in classifier whose class 0 is "feature 3 high" and class 1 "feature 3 low": guided
+    decoding moves the decoded motion's feature 3 the asked way."""
+    from emomotion.sampling.token_guidance import token_guidance
+
+    model = MotionGenerator(runs["text"]).model
+    w = torch.zeros(263)
+    w[3] = 1.0
+
+    def classifier(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        score = (x * w).sum(-1).mean(1)  # (B,)
+        return torch.stack([score, -score], dim=1)
+
+    b, n = 8, 12
+    text = _text(b, model.cfg.trans.text_dim)
+    cfg = MaskedDecodingConfig(steps=6, temperature=1.0)
+    affine = (torch.ones(263), torch.zeros(263))
+
+    def feature(target: int, scale: float) -> float:
+        labels = torch.full((b,), target)
+        guide = (
+            token_guidance(model.vq, classifier, labels, torch.full((b,), n), affine, scale)
+            if scale
+            else None
+        )
+        ids = decode_tokens(model, text, [n] * b, cfg, seed=3, guide=guide)
+        return float(torch.stack(decode_motion(model, ids))[..., 3].mean())
+
+    plain = feature(0, 0.0)  # the tiny VQ's codes differ by ~0.002 in this feature
+    assert feature(0, 2.0) > plain + 0.003 and feature(1, 2.0) < plain - 0.003
+
+
+def test_generate_passes_the_classifier_to_mmm_decoding(runs):
+    plain = _gen(runs["text"], SamplingSettings(), emotion=None)
+    zero = _gen(
+        runs["text"], SamplingSettings(emotion_guidance=runs["cls"], emotion_guidance_scale=0.0), "Joy"
+    )
+    np.testing.assert_array_equal(plain, zero)
+    guided = _gen(
+        runs["text"], SamplingSettings(emotion_guidance=runs["cls"], emotion_guidance_scale=3.0), "Joy"
+    )
+    assert guided.shape == plain.shape and not np.array_equal(guided, plain)  # the tiny VQ varies little
+
+
+def test_token_guidance_moves_only_masked_positions_of_samples_with_a_target(runs):
+    from emomotion.sampling.token_guidance import token_guidance
+
+    gen = MotionGenerator(runs["text"])
+    net, affine = gen._classifier(runs["cls"])
+    model, t = gen.model, gen.model.cfg.trans
+    ids, _ = _masked_input(model, 3, 6)
+    ids[:, :2] = 5  # two positions already decoded
+    ids[2, 4:6], ids[2, 4] = t.pad_id, t.end_id  # the third sample is 4 tokens long
+    logits = torch.randn(3, 7, t.num_codes, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([EMOTION_INDEX["Joy"], -1, EMOTION_INDEX["Anger"]])
+    guide = token_guidance(model.vq, net, target, torch.tensor([6, 6, 4]), affine, 10.0)
+    out = guide(logits, ids, ids == t.mask_id)
+    changed = (out - logits).abs().amax(-1) > 0  # (B, N + 1)
+    assert changed[0, 2:6].all() and not changed[0, :2].any() and not changed[0, 6]
+    assert not changed[1].any()  # no target: untouched
+    assert changed[2, 2:4].all() and not changed[2, 4:].any()  # nothing past the sample's length
+    again = token_guidance(model.vq, net, target, torch.tensor([6, 6, 4]), affine, 20.0)(
+        logits, ids, ids == t.mask_id
+    )
+    torch.testing.assert_close(again - logits, 2 * (out - logits))  # the scale is a multiplier
+
+
+def test_an_mmm_refuses_a_guide_that_is_not_an_emotion_classifier(runs, tmp_path, capsys):
     out = tmp_path / "g"
     rc = _cli("generate", "--model", runs["emo"], "--text", "a person walks", "--emotion", "Joy",
               "--emotion-guidance", runs["vq"], "--emotion-guidance-scale", "0.3", "--out", out)  # fmt: skip
-    err = capsys.readouterr().err
-    lines = _error_lines(err)
-    assert rc == 2 and len(lines) == 1 and "needs a diffusion model (MDM)" in lines[0]
+    lines = _error_lines(capsys.readouterr().err)
+    assert rc == 2 and len(lines) == 1 and "not an emotion classifier" in lines[0], lines
     assert not out.exists()
 
 

@@ -14,8 +14,9 @@ MDM checkpoints sample with a diffusion sampler (``sampler``, ``steps``, ``eta``
   ``emotion_scale``: ``x0 = u + g (c_text - u) + intensity * s_e (c_full - c_text)`` (MMM: the same
   on the logits of each decoding step);
 - classifier guidance with a trained emotion classifier (``emotion_guidance``, a checkpoint, and
-  ``emotion_guidance_scale``, also multiplied by ``intensity``), which works for any MDM, labelled or not,
-  and for no MMM;
+  ``emotion_guidance_scale``, also multiplied by ``intensity``), which works for any model, labelled or
+  not: MDM moves each step's clean-motion prediction up the classifier's gradient, MMM reweighs each
+  decoding step's token logits by the gradient's first-order estimate (:mod:`emomotion.sampling.token_guidance`);
 - ``intensity`` dials both: 0 is the text alone, 1 the default, up to 3 exaggerates.
 
 Both families do in-betweening (a ``source`` whose first/last frames are kept); MDM also restyles a
@@ -184,11 +185,6 @@ class MotionGenerator:
             raise ConfigError(f"steps {s.steps} exceed the {self.max_steps} {what}")
         guidance = self.defaults.guidance if s.guidance is None else s.guidance
         if self.kind == "mmm":
-            if s.emotion_guidance is not None:
-                raise ConfigError(
-                    "classifier guidance (--emotion-guidance) needs a diffusion model (MDM); an MMM model "
-                    "takes the emotion as a label (--emotion) or in the text"
-                )
             if labelled and not self.num_emotions:
                 raise ConfigError(
                     "this MMM model has no emotion control; put the emotion in the text instead"
@@ -334,18 +330,38 @@ class MotionGenerator:
         )  # fmt: skip
         emotion = labels if use_label else None
         text = self.encoder.encode(list(texts), device=self.device)
+        guide = None
+        if s.emotion_guidance is not None and s.emotion_guidance_scale > 0 and labels is not None:
+            from emomotion.sampling.token_guidance import token_guidance
+
+            net, affine = self._classifier(s.emotion_guidance)
+            fpt = self.model.frames_per_token
+            counts = torch.tensor([n // fpt for n in lengths], device=self.device)
+            if init is not None:
+                counts = torch.full_like(counts, init.shape[1] // fpt)
+            guide = token_guidance(
+                self.model.vq, net, labels, counts, affine, s.intensity * s.emotion_guidance_scale
+            )
         if init is not None:
             if keep is None:
                 raise ConfigError("MMM cannot restyle a clip; it does in-betweening (keep_first/keep_last)")
             first = int(keep.long().cumprod(0).sum())
             last = int(keep.flip(0).long().cumprod(0).sum())
             x, _ = inbetween_motion(
-                self.model, text, init[0].cpu(), first, last, decoding, seed=seed, emotion=emotion
+                self.model,
+                text,
+                init[0].cpu(),
+                first,
+                last,
+                decoding,
+                seed=seed,
+                emotion=emotion,
+                guide=guide,
             )
             motions = list(x)
         else:
             tokens = [frames_to_tokens(self.model, n) for n in lengths]
-            ids = decode_tokens(self.model, text, tokens, decoding, seed=seed, emotion=emotion)
+            ids = decode_tokens(self.model, text, tokens, decoding, seed=seed, emotion=emotion, guide=guide)
             motions = decode_motion(self.model, ids)
         out = []
         for motion, n in zip(motions, lengths, strict=True):

@@ -27,6 +27,7 @@ import torch
 from emomotion.errors import ConfigError
 from emomotion.models.masked import MMM
 from emomotion.sampling.editing import keep_mask, paste
+from emomotion.sampling.token_guidance import TokenGuide
 from emomotion.text.base import TextEmbedding
 
 
@@ -104,10 +105,12 @@ def decode_tokens(
     seed: int = 0,
     fixed: torch.Tensor | None = None,
     emotion: torch.Tensor | None = None,
+    guide: TokenGuide | None = None,
 ) -> torch.Tensor:
     """Token ids (B, max n + 1): ``n_b`` codes, END, then PAD. ``text`` holds B texts. ``fixed``
     (B, max n), optional: codes to keep at their positions, -1 where the model decodes. ``emotion``
-    (B,) labels (-1 = none), guided with ``cfg.emotion_scale`` x ``cfg.intensity``."""
+    (B,) labels (-1 = none), guided with ``cfg.emotion_scale`` x ``cfg.intensity``. ``guide`` (e.g.
+    :func:`emomotion.sampling.token_guidance.token_guidance`) adjusts each step's guided logits."""
     tcfg = model.cfg.trans
     device = text.sentence.device
     n = torch.as_tensor(num_tokens, dtype=torch.long, device=device)  # (B,)
@@ -129,6 +132,8 @@ def decode_tokens(
         logits = guided_logits(
             model, ids, text, token_mask, cfg.guidance, emotion, cfg.label_scale
         )  # (B, N, K)
+        if guide is not None:
+            logits = guide(logits, ids, ids == tcfg.mask_id)
         probs = logits.softmax(-1)
         if cfg.top_k is not None and cfg.top_k < logits.shape[-1]:
             kth = logits.topk(cfg.top_k, dim=-1).values[..., -1:]
@@ -218,6 +223,7 @@ def inbetween_motion(
     *,
     seed: int = 0,
     emotion: torch.Tensor | None = None,
+    guide: TokenGuide | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Fill the middle of ``source`` (T, 263), normalised, for each of B texts (and optional
     ``emotion`` labels): the tokens covering its first ``keep_first`` and last ``keep_last`` frames are
@@ -243,5 +249,5 @@ def inbetween_motion(
     fixed = torch.full((b, n), -1, dtype=torch.long, device=source.device)
     fixed[:, :head] = codes[0, :head]
     fixed[:, n - tail :] = codes[0, n - tail :]
-    ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed, emotion=emotion)
+    ids = decode_tokens(model, text, [n] * b, cfg, seed=seed, fixed=fixed, emotion=emotion, guide=guide)
     return paste(torch.stack(decode_motion(model, ids)), source[None], keep), ids
