@@ -69,3 +69,24 @@ def test_the_headline_must_name_an_mmm_fine_tune():
     with pytest.raises(ConfigError, match=r"mmm\.headline 'nope'"):
         MMMStudy(headline="nope", finetune=(FinetuneVariant(name="label"),))
     assert MMMStudy(headline="label", finetune=(FinetuneVariant(name="label"),)).headline == "label"
+
+
+def test_a_classifier_guided_headline_reads_its_own_row():
+    rows = {
+        **ROWS,
+        "mmm_label own, cls guidance 2": _row("g", fid=25.0, emotion_accuracy=0.58, static_rate=0.01),
+    }
+    text, nums = mmm_headline_sentence(_stages(control=True), rows, "label", 2.0)
+    assert nums["accuracy"] == 0.58 and nums["fid"] == 25.0 and re.fullmatch(FORM, text)
+    assert mmm_headline_sentence(_stages(control=True), ROWS, "label", 2.0) is None  # not evaluated yet
+
+
+def test_guidance_rows_are_checked():
+    label = (FinetuneVariant(name="label"),)
+    with pytest.raises(ConfigError, match="guidance_rows"):
+        MMMStudy(finetune=label, guidance_rows=(1.0,))  # no headline variant
+    with pytest.raises(ConfigError, match="headline_guidance 3"):
+        MMMStudy(headline="label", finetune=label, guidance_rows=(1.0, 2.0), headline_guidance=3.0)
+    assert MMMStudy(
+        headline="label", finetune=label, guidance_rows=(2.0,), headline_guidance=2.0
+    ).guidance_rows

@@ -169,3 +169,37 @@ def test_the_vq_window_and_schedule_reach_the_vq_and_keep_old_fingerprints(tmp_p
     assert (run.preset, run.window, run.train.lr_schedule) == ("small_traj", 128, "cosine")
     with pytest.raises(ConfigError, match="vq_window"):
         study_from_dict({**sources, "mmm": {"vq_window": 30}})
+
+
+def test_the_mmm_headline_variant_gets_classifier_guided_rows_that_leave_fingerprints_alone(tmp_path):
+    from emomotion.study.eval_stages import _entries
+    from emomotion.study.mmm_stages import mmm_base_stage, mmm_finetune_stage
+    from emomotion.study.runner import StudyContext
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}}
+    mmm = {"finetune": [{"name": "label"}], "headline": "label"}
+    plain = study_from_dict({**sources, "mmm": mmm})
+    guided = study_from_dict(
+        {
+            **sources,
+            "control": {"enabled": True, "headline": "h"},
+            "mmm": {**mmm, "guidance_rows": [1.0, 2.0], "headline_guidance": 2.0},
+        }
+    )
+    for stage in (mmm_base_stage, lambda c: mmm_finetune_stage(c, c.mmm.finetune[0])):
+        assert stage(plain).fingerprint == stage(guided).fingerprint
+    decoding = {"steps": 10, "temperature": 1.0, "top_k": 0, "guidance": 4.0}
+    stages = {
+        "mmm_label": {"result": {"family": "mmm", "checkpoint": "m.pt", "decodings": {"own": decoding}}},
+        "guide_classifier": {"result": {"checkpoint": "g.pt"}},
+    }
+    entries = {e.name: e for e in _entries(StudyContext(guided, tmp_path, {"stages": stages}))}
+    assert sorted(entries) == [
+        "mmm_label own",
+        "mmm_label own, cls guidance 1",
+        "mmm_label own, cls guidance 2",
+    ]
+    s = entries["mmm_label own, cls guidance 2"].settings
+    assert (s.emotion_guidance, s.emotion_guidance_scale, s.guidance) == (Path("g.pt"), 2.0, 4.0)
+    with pytest.raises(ConfigError, match="guide classifier"):
+        study_from_dict({**sources, "mmm": {**mmm, "guidance_rows": [1.0]}})

@@ -29,7 +29,10 @@ Intensity = Annotated[
 ]
 EmotionGuidance = Annotated[
     Path | None,
-    typer.Option("--emotion-guidance", help="An emotion classifier run steering the sampler (MDM: its clean-motion estimate; MMM: its token logits)."),
+    typer.Option(
+        "--emotion-guidance",
+        help="An emotion classifier run steering the sampler (MDM: its clean-motion estimate; MMM: its token logits).",
+    ),
 ]
 EmotionGuidanceScale = Annotated[
     float, typer.Option("--emotion-guidance-scale", help="Classifier-guidance step (feature std units).")

@@ -4,10 +4,12 @@ the evaluator, the emotion classifier, and the side-by-side evaluation of every 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from emomotion.study.config import StudyConfig
+from emomotion.study.mmm_results import mmm_guided_row
 from emomotion.study.runner import Stage, StudyContext
 from emomotion.study.stages import _inputs, _train_config
 
@@ -107,6 +109,11 @@ def _entries(ctx: StudyContext) -> list[Any]:
                 s = SamplingSettings(guidance=decoding["guidance"], temperature=decoding["temperature"],
                                       top_k=decoding["top_k"], steps=decoding["steps"])  # fmt: skip
                 entries.append(Entry(f"{name} {label}", Path(result["checkpoint"]), s))
+                if label == "own" and name == f"mmm_{ctx.cfg.mmm.headline}":
+                    guide = Path(ctx.result("guide_classifier")["checkpoint"])
+                    for g in ctx.cfg.mmm.guidance_rows:
+                        guided = replace(s, emotion_guidance=guide, emotion_guidance_scale=g)
+                        entries.append(Entry(mmm_guided_row(name, g), Path(result["checkpoint"]), guided))
     return entries
 
 

@@ -31,7 +31,8 @@ def _mmm_base_inputs(cfg: StudyConfig) -> dict[str, Any]:
     mmm = {
         k: v
         for k, v in asdict(cfg.mmm).items()
-        if k not in ("finetune", "headline") and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
+        if k not in ("finetune", "headline", "guidance_rows", "headline_guidance")
+        and not (k in _LATER_DEFAULTS and v == _LATER_DEFAULTS[k])
     }
     return {**_training_inputs(cfg), "mmm": mmm}
 

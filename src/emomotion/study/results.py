@@ -177,7 +177,7 @@ def write_results(ctx: StudyContext, dest: Path) -> Path:
     mmm_rows = [r for r in eval_rows if r["name"].startswith("mmm") or r["real"]]
     if len(mmm_rows) > 1:
         table = _table(mmm_rows, (*HEADLINE, "jitter"))
-        lines += mmm_section(stages, rows, cfg.mmm.headline, table)
+        lines += mmm_section(stages, rows, cfg.mmm.headline, table, cfg.mmm.headline_guidance)
     shown, linked = _copy_figures(ctx, dest / "figures")
     if shown:
         lines += ["## Figures", ""] + [f"![{f}](figures/{f})" for f in shown]
