@@ -192,6 +192,9 @@ def test_the_mmm_headline_variant_gets_classifier_guided_rows_that_leave_fingerp
     stages = {
         "mmm_label": {"result": {"family": "mmm", "checkpoint": "m.pt", "decodings": {"own": decoding}}},
         "guide_classifier": {"result": {"checkpoint": "g.pt"}},
+        "mdm_h_50_s0": {
+            "result": {"family": "mdm", "checkpoint": "h.pt", "diffusion_steps": 50, "variant": "h"}
+        },
     }
     entries = {e.name: e for e in _entries(StudyContext(guided, tmp_path, {"stages": stages}))}
     assert sorted(entries) == [

@@ -84,15 +84,19 @@ def classifier_stage(cfg: StudyConfig) -> Stage:
 
 def _entries(ctx: StudyContext) -> list[Any]:
     """One row per (trained model, setting): every MDM setting for each base and the first seed of each
-    fine-tune; the as-trained setting only for other seeds and variants; MMM with its own decoding."""
+    fine-tune; the as-trained setting only for other seeds and variants; MMM with its own decoding. The
+    emotion-control study's own fine-tunes (its headline and training ablation) are left to it."""
     from emomotion.evaluation.compare import Entry
     from emomotion.generate import SamplingSettings
 
-    e = ctx.cfg.eval
+    e, c = ctx.cfg.eval, ctx.cfg.control
+    controlled = {c.headline, c.training_ablation} - {""} if c.enabled else set()
     entries = []
     for name, record in ctx.state["stages"].items():
         result = record["result"]
         family = result.get("family")
+        if family == "mdm" and result.get("variant") in controlled:
+            continue  # the emotion-control evaluation measures these, with their recipe's settings
         if family == "mdm":
             n = int(result["diffusion_steps"])
             full_sweep = result.get("variant") in (None, "full") and result.get("seed", 0) == 0
