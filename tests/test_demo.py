@@ -12,6 +12,10 @@ HEADLINE = (
     r"Emotion accuracy of generated motion: base \d\.\d{3}, fine-tuned \d\.\d{3} ± \d\.\d{3} "
     r"\(\d+ seeds\), real test clips \d\.\d{3}"
 )
+MMM_HEADLINE = (
+    r"MMM headline: FID [\d.]+ \(MDM [\d.]+\), emotion accuracy \d\.\d{3} \(real \d\.\d{3}\), static rate "
+    r"\d\.\d{3} \(real \d\.\d{3}\), VQ MPJPE [\d.]+ cm root-aligned, [\d.]+ cm global"
+)
 
 
 def state_of(out):
@@ -65,3 +69,6 @@ def test_demo_writes_report_results_and_grids(tmp_path):
     state = json.loads((out / "study_state.json").read_text())
     metrics = {r["name"] for r in state["stages"]["eval"]["result"]["rows"]}
     assert "real data" in metrics and "mdm_full_50_s0 ddpm 50" in metrics and "mmm_fixed own" in metrics
+    assert "mmm_fixed own, cls guidance 2" in metrics
+    mmm = [line for line in results.splitlines() if line.startswith("MMM headline:")]
+    assert len(mmm) == 1 and re.fullmatch(MMM_HEADLINE, mmm[0]), mmm
