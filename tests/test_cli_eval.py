@@ -10,6 +10,7 @@ import pytest
 from emomotion.cli import main
 from emomotion.errors import ConfigError
 from emomotion.evaluation.compare import parse_setting
+from emomotion.generate import SamplingSettings
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,9 @@ def test_parse_setting():
     assert parse_setting("ddim:50").steps == 50 and parse_setting("ddim:50").sampler == "ddim"
     mmm = parse_setting("mmm:10:0")
     assert mmm.steps == 10 and mmm.temperature == 0.0 and mmm.label("mmm") == "10 steps, greedy"
+    guided = SamplingSettings(steps=10, emotion_guidance=Path("cls.pt"), emotion_guidance_scale=2.0)
+    assert guided.classifier_guided and guided.label("mmm") == "10 steps, T=1, cls guidance 2"
+    assert not SamplingSettings(emotion_guidance=Path("cls.pt")).classifier_guided
     with pytest.raises(ConfigError, match="bad setting"):
         parse_setting("ddim:many")
 

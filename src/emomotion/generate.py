@@ -284,10 +284,10 @@ class MotionGenerator:
         scale = s.intensity * s.emotion_scale if use_label and s.emotion_scale is not None else None
         denoise = classifier_free_guidance(self.model, cond, text_scale=float(s.guidance), emotion_scale=scale,
                                            mask=mask)  # fmt: skip
-        if s.emotion_guidance is not None and s.emotion_guidance_scale > 0 and labels is not None:
+        if s.classifier_guided and labels is not None:
             from emomotion.sampling.emotion_guidance import classifier_guidance
 
-            net, affine = self._classifier(s.emotion_guidance)
+            net, affine = self._classifier(s.emotion_guidance)  # type: ignore[arg-type]
             denoise = classifier_guidance(
                 denoise, net, labels, n, affine, s.intensity * s.emotion_guidance_scale
             )
@@ -330,21 +330,20 @@ class MotionGenerator:
         )  # fmt: skip
         emotion = labels if use_label else None
         text = self.encoder.encode(list(texts), device=self.device)
+        if init is not None and keep is None:
+            raise ConfigError("MMM cannot restyle a clip; it does in-betweening (keep_first/keep_last)")
+        frames = [init.shape[1]] * len(lengths) if init is not None else list(lengths)
+        tokens = [frames_to_tokens(self.model, n) for n in frames]
         guide = None
-        if s.emotion_guidance is not None and s.emotion_guidance_scale > 0 and labels is not None:
+        if s.classifier_guided and labels is not None:
             from emomotion.sampling.token_guidance import token_guidance
 
-            net, affine = self._classifier(s.emotion_guidance)
-            fpt = self.model.frames_per_token
-            counts = torch.tensor([n // fpt for n in lengths], device=self.device)
-            if init is not None:
-                counts = torch.full_like(counts, init.shape[1] // fpt)
+            net, affine = self._classifier(s.emotion_guidance)  # type: ignore[arg-type]
+            counts = torch.tensor(tokens, device=self.device)
             guide = token_guidance(
                 self.model.vq, net, labels, counts, affine, s.intensity * s.emotion_guidance_scale
             )
-        if init is not None:
-            if keep is None:
-                raise ConfigError("MMM cannot restyle a clip; it does in-betweening (keep_first/keep_last)")
+        if init is not None and keep is not None:
             first = int(keep.long().cumprod(0).sum())
             last = int(keep.flip(0).long().cumprod(0).sum())
             x, _ = inbetween_motion(
@@ -360,7 +359,6 @@ class MotionGenerator:
             )
             motions = list(x)
         else:
-            tokens = [frames_to_tokens(self.model, n) for n in lengths]
             ids = decode_tokens(self.model, text, tokens, decoding, seed=seed, emotion=emotion, guide=guide)
             motions = decode_motion(self.model, ids)
         out = []

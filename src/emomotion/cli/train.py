@@ -67,7 +67,6 @@ def train_mdm(
     checks.at_least("--warmup", warmup, 0)
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
-    from emomotion.training.config import TrainConfig
     from emomotion.training.mdm import MDMRun, run_mdm
 
     run = MDMRun(
@@ -75,16 +74,7 @@ def train_mdm(
         out=out,
         preset=preset,
         diffusion=DiffusionConfig(diffusion_steps, schedule),  # type: ignore[arg-type]
-        train=TrainConfig(
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-            save_every=save_every,
-            warmup_steps=warmup,
-            ema_decay=ema,
-            seed=seed,
-            mixed_precision="bf16" if bf16 else "no",
-        ),
+        train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema, warmup_steps=warmup),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
         emotion_conditioning=emotion_conditioning,
     )
@@ -149,7 +139,6 @@ def finetune_mdm(
     checks.at_least("--eval-every", eval_every, 0)
     checks.at_least("--patience", patience, 0)
     from emomotion.checkpoint import load_checkpoint
-    from emomotion.training.config import TrainConfig
     from emomotion.training.finetune import FinetuneConfig
     from emomotion.training.mdm import GeometricLossWeights, MDMRun, freeze_patterns, run_mdm
 
@@ -169,25 +158,33 @@ def finetune_mdm(
         geometric=GeometricLossWeights(position_loss, velocity_loss, foot_contact_loss),
         replay=replay,
         replay_ratio=replay_ratio if replay is not None else 0.0,
-        train=TrainConfig(
-            steps=steps,
-            batch_size=batch_size,
-            lr=lr,
-            save_every=save_every,
-            ema_decay=ema,
-            seed=seed,
-            mixed_precision="bf16" if bf16 else "no",
+        train=_train_config(
+            steps,
+            batch_size,
+            lr,
+            save_every,
+            seed,
+            bf16,
+            ema,
             eval_every=eval_every,
             patience=patience,
-            lr_schedule=lr_schedule,  # type: ignore[arg-type]
+            lr_schedule=lr_schedule,
         ),
     )
     _echo_result(run_mdm(run, resume=resume))
 
 
 def _train_config(
-    steps: int, batch_size: int, lr: float, save_every: int, seed: int, bf16: bool, ema: float = 0.0
+    steps: int,
+    batch_size: int,
+    lr: float,
+    save_every: int,
+    seed: int,
+    bf16: bool,
+    ema: float = 0.0,
+    **options,
 ):
+    """The commands' TrainConfig; ``options`` are its other fields (``lr_schedule``, ``eval_every``, ...)."""
     from emomotion.training.config import TrainConfig
 
     return TrainConfig(
@@ -198,6 +195,7 @@ def _train_config(
         ema_decay=ema,
         seed=seed,
         mixed_precision="bf16" if bf16 else "no",
+        **options,
     )
 
 
@@ -234,10 +232,7 @@ def train_vq(
 
     checks.number("--position-weight", position_weight, low=0, high=1e6)
     checks.number("--root-weight", root_weight, low=0, high=1e6)
-    from dataclasses import replace
-
-    train = _train_config(steps, batch_size, lr, save_every, seed, bf16)
-    train = replace(train, lr_schedule=lr_schedule)  # type: ignore[arg-type]
+    train = _train_config(steps, batch_size, lr, save_every, seed, bf16, lr_schedule=lr_schedule)
     weights = {"position_weight": position_weight, "root_weight": root_weight}
     vq = {k: v for k, v in weights.items() if v is not None}
     run = VQRun(data=data, out=out, preset=preset, quantizer=quantizer, train=train, window=window, vq=vq)

@@ -45,9 +45,7 @@ class CheckpointGenerator:
     @property
     def uses_emotion(self) -> bool:
         s = self.settings
-        label = self.generator.num_emotions > 0 and s.emotion_scale != 0.0
-        classifier = s.emotion_guidance is not None and s.emotion_guidance_scale > 0
-        return label or classifier
+        return (self.generator.num_emotions > 0 and s.emotion_scale != 0.0) or s.classifier_guided
 
     def __call__(self, texts: list[str], lengths: list[int], seed: int) -> list[np.ndarray]:
         emotions = [caption_emotion(t) for t in texts] if self.uses_emotion else None

@@ -63,8 +63,13 @@ class SamplingSettings:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
 
     @property
+    def classifier_guided(self) -> bool:
+        """Whether an emotion classifier steers sampling (a scale > 0 always comes with a classifier)."""
+        return self.emotion_guidance is not None and self.emotion_guidance_scale > 0
+
+    @property
     def steers_emotion(self) -> bool:
-        return self.emotion_scale != 0.0 or self.emotion_guidance_scale > 0
+        return self.emotion_scale != 0.0 or self.classifier_guided
 
     def label(self, kind: str) -> str:
         """A short description for reports."""
@@ -72,14 +77,15 @@ class SamplingSettings:
             decoding = "greedy" if self.temperature == 0 else f"T={self.temperature:g}"
             top = f", top-{self.top_k}" if self.top_k else ""
             label = f", label x{self.emotion_scale:g}" if self.emotion_scale is not None else ""
+            guided = f", cls guidance {self.emotion_guidance_scale:g}" if self.classifier_guided else ""
             level = f", intensity {self.intensity:g}" if self.intensity != 1.0 else ""
-            return f"{self.steps or 'default'} steps, {decoding}{top}{label}{level}"
+            return f"{self.steps or 'default'} steps, {decoding}{top}{label}{guided}{level}"
         parts = [f"{self.sampler} {self.steps or 'as trained'}"]
         if self.eta is not None and self.sampler == "ddim":
             parts.append(f"eta {self.eta:g}")
         if self.emotion_scale is not None:
             parts.append(f"label x{self.emotion_scale:g}")
-        if self.emotion_guidance_scale > 0:
+        if self.classifier_guided:
             parts.append(f"cls guidance {self.emotion_guidance_scale:g}")
         if self.intensity != 1.0:
             parts.append(f"intensity {self.intensity:g}")

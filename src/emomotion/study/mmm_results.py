@@ -97,7 +97,8 @@ def mmm_section(
             "",
         ]
     lines += [*table, ""]
-    diag = stages.get("diagnose_mmm", {}).get("result", {}).get("reports", {})
+    diagnosis = stages.get("diagnose_mmm", {}).get("result", {})
+    diag = diagnosis.get("reports", {})
     if diag:
         present = [k for k in DIAGNOSTICS if any(k in d for d in diag.values())]
         lines += [
@@ -117,7 +118,7 @@ def mmm_section(
             "(VQ errors in this table are on the emotion set's test split, which the base VQ never saw.)",
             "",
         ]
-    vq = stages.get("diagnose_mmm", {}).get("result", {}).get("vq_base_test")
+    vq = diagnosis.get("vq_base_test")
     if vq:
         fid = "" if vq.get("recon_fid") is None else f", reconstruction FID {vq['recon_fid']:.2f}"
         lines += [
