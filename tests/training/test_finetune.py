@@ -63,14 +63,22 @@ def base(datasets, tmp_path_factory) -> Path:
     )
 
 
-def finetune(datasets, base, out, steps=6, **kw) -> MDMRun:
+def finetune(datasets, base, out, steps=6, buckets=0, **kw) -> MDMRun:
     emotion, _ = datasets
     return MDMRun(
         data=emotion,
         out=out,
         init_from=base,
         max_frames=48,
-        train=TrainConfig(steps=steps, batch_size=8, lr=1e-2, log_every=1, ema_decay=0.9, save_every=100),
+        train=TrainConfig(
+            steps=steps,
+            batch_size=8,
+            lr=1e-2,
+            log_every=1,
+            ema_decay=0.9,
+            save_every=100,
+            length_buckets=buckets,
+        ),
         **kw,
     )
 
@@ -148,7 +156,8 @@ def test_freeze_keeps_lower_layers_fixed(datasets, base, tmp_path):
         assert torch.equal(value, ref.model_state[key]) == frozen, key
 
 
-def test_replay_mixes_base_clips_and_resumes_exactly(datasets, base, tmp_path):
+@pytest.mark.parametrize("buckets", [0, 3], ids=["plain", "length-bucketed"])
+def test_replay_mixes_base_clips_and_resumes_exactly(datasets, base, tmp_path, buckets):
     emotion, base_data = datasets
     primary = MotionDataset(DatasetConfig(emotion, max_frames=48))
     replay = MotionDataset(DatasetConfig(base_data, max_frames=48))
@@ -158,7 +167,7 @@ def test_replay_mixes_base_clips_and_resumes_exactly(datasets, base, tmp_path):
     assert ids <= set(replay.ids) and len(ids) > 1
     with pytest.raises(ConfigError):
         ReplayDataset(primary, replay, ratio=1.0)
-    kw = {"replay": base_data, "replay_ratio": 0.5}
+    kw = {"replay": base_data, "replay_ratio": 0.5, "buckets": buckets}
     straight = run_mdm(finetune(datasets, base, tmp_path / "a", **kw))
     run_mdm(finetune(datasets, base, tmp_path / "b", **kw), stop_after=2)
     resumed = run_mdm(finetune(datasets, base, tmp_path / "b", **kw), resume=True)

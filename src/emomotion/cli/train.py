@@ -23,6 +23,13 @@ LabelLrScale = Annotated[
     float, typer.Option("--label-lr-scale", help="The emotion-label table's learning-rate multiple.")
 ]
 LrSchedule = Annotated[str, typer.Option("--lr-schedule", help="constant | cosine")]
+LengthBuckets = Annotated[
+    int,
+    typer.Option(
+        "--length-buckets",
+        help="Batch clips of similar length: runs of N batches sorted by length (0 = plain shuffling).",
+    ),
+]
 
 
 def _echo_result(path: Path) -> None:
@@ -58,6 +65,7 @@ def train_mdm(
     ema: Annotated[float, typer.Option("--ema", help="EMA decay (0 = off).")] = 0.9999,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    length_buckets: LengthBuckets = 0,
 ) -> None:
     """Train MDM (x0-predicting diffusion) on a dataset."""
     checks.existing("--data", data, kind="folder")
@@ -65,6 +73,7 @@ def train_mdm(
     checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
     checks.number("--diffusion-steps", diffusion_steps, low=1, high=10_000)
     checks.at_least("--warmup", warmup, 0)
+    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
     from emomotion.training.mdm import MDMRun, run_mdm
@@ -74,7 +83,17 @@ def train_mdm(
         out=out,
         preset=preset,
         diffusion=DiffusionConfig(diffusion_steps, schedule),  # type: ignore[arg-type]
-        train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema, warmup_steps=warmup),
+        train=_train_config(
+            steps,
+            batch_size,
+            lr,
+            save_every,
+            seed,
+            bf16,
+            ema,
+            warmup_steps=warmup,
+            length_buckets=length_buckets,
+        ),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
         emotion_conditioning=emotion_conditioning,
     )
@@ -119,6 +138,7 @@ def finetune_mdm(
     ema: Annotated[float, typer.Option("--ema")] = 0.999,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    length_buckets: LengthBuckets = 0,
     eval_every: Annotated[
         int, typer.Option("--eval-every", help="Validate on the data's val split every N steps (0 = never).")
     ] = 0,
@@ -132,6 +152,7 @@ def finetune_mdm(
     checks.existing("--data", data, kind="folder")
     checks.existing("--replay", replay, kind="folder")
     checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
+    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
     checks.at_least("--lora-rank", lora_rank, 1)
     checks.positive("--lora-alpha", lora_alpha)
     checks.at_least("--freeze-layers", freeze_layers, 0)
@@ -169,6 +190,7 @@ def finetune_mdm(
             eval_every=eval_every,
             patience=patience,
             lr_schedule=lr_schedule,
+            length_buckets=length_buckets,
         ),
     )
     _echo_result(run_mdm(run, resume=resume))
@@ -260,12 +282,14 @@ def train_mmm(
     ema: Annotated[float, typer.Option("--ema")] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    length_buckets: LengthBuckets = 0,
 ) -> None:
     """Train the masked motion transformer over a trained VQ-VAE's tokens."""
     checks.existing("--data", data, kind="folder")
     checks.existing("--vq", vq)
     checks.existing("--text-encoder-path", text_encoder_path)
     checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
+    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
     from emomotion.text import TextEncoderSpec
     from emomotion.training.mmm import MMMRun, run_mmm
 
@@ -274,7 +298,9 @@ def train_mmm(
         out=out,
         vq=vq,
         preset=preset,
-        train=_train_config(steps, batch_size, lr, save_every, seed, bf16, ema),
+        train=_train_config(
+            steps, batch_size, lr, save_every, seed, bf16, ema, length_buckets=length_buckets
+        ),
         text_encoder=TextEncoderSpec(text_encoder, str(text_encoder_path) if text_encoder_path else None),
         emotion_conditioning=emotion_conditioning,
     )
@@ -301,6 +327,7 @@ def finetune_mmm(
     save_every: Annotated[int, typer.Option("--save-every")] = 250,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
+    length_buckets: LengthBuckets = 0,
     eval_every: Annotated[
         int, typer.Option("--eval-every", help="Validate on the data's val split every N steps (0 = never).")
     ] = 0,
@@ -313,6 +340,7 @@ def finetune_mmm(
     checks.existing("--data", data, kind="folder")
     checks.existing("--replay", replay, kind="folder")
     checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
+    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
     checks.at_least("--lora-rank", lora_rank, 1)
     checks.fraction("--replay-ratio", replay_ratio, high_open=True)
     checks.at_least("--eval-every", eval_every, 0)
@@ -332,7 +360,7 @@ def finetune_mmm(
         add_emotion_conditioning=add_emotion_conditioning,
         label_lr_scale=label_lr_scale,
         train=replace(
-            _train_config(steps, batch_size, lr, save_every, seed, bf16),
+            _train_config(steps, batch_size, lr, save_every, seed, bf16, length_buckets=length_buckets),
             eval_every=eval_every,
             patience=patience,
         ),

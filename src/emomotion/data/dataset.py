@@ -138,6 +138,10 @@ class MotionDataset(Dataset[MotionSample]):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def item_lengths(self) -> np.ndarray:
+        """Each clip's length as an item (frames, after cropping to ``max_frames``)."""
+        return np.minimum(self.lengths, self.cfg.max_frames)
+
     def _window(self, start: int, stop: int) -> tuple[int, int]:
         """Crop [start, stop) to at most max_frames (random offset when random_crop)."""
         length = stop - start

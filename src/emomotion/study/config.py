@@ -81,6 +81,13 @@ class MDMStudy:
     warmup: int = 100
     diffusion_steps: tuple[int, ...] = (1000, 50)
     finetune: tuple[FinetuneVariant, ...] = ()
+    # pretraining and fine-tuning batches of clips of similar length (runs of N batches sorted by length,
+    # emomotion.training.sampler); 0: plain shuffled batches
+    length_buckets: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.length_buckets <= 10_000:
+            raise ConfigError(f"mdm.length_buckets must be in [0, 10000], got {self.length_buckets}")
 
 
 @dataclass(frozen=True)

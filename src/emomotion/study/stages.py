@@ -134,7 +134,12 @@ def _training_inputs(cfg: StudyConfig) -> dict[str, Any]:
 
 
 def _mdm_base_inputs(cfg: StudyConfig, diffusion_steps: int) -> dict[str, Any]:
-    mdm = {k: v for k, v in asdict(cfg.mdm).items() if k not in ("finetune", "diffusion_steps")}
+    mdm = {
+        k: v
+        for k, v in asdict(cfg.mdm).items()
+        if k not in ("finetune", "diffusion_steps")
+        and not (k == "length_buckets" and v == 0)  # added later: studies run without it stay valid
+    }
     return {**_training_inputs(cfg), "mdm": mdm, "diffusion_steps": diffusion_steps}
 
 
@@ -151,7 +156,10 @@ def mdm_base_stage(cfg: StudyConfig, diffusion_steps: int) -> Stage:
                 out=out,
                 preset=m.full_preset if ctx.cfg.full_size else m.preset,
                 diffusion=DiffusionConfig(diffusion_steps),
-                train=_train_config(ctx.cfg, m.steps, m.batch_size, m.lr, ctx.cfg.seed, m.warmup),
+                train=replace(
+                    _train_config(ctx.cfg, m.steps, m.batch_size, m.lr, ctx.cfg.seed, m.warmup),
+                    length_buckets=m.length_buckets,
+                ),
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,
@@ -193,7 +201,9 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
                 ),
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
-                train=_variant_train(ctx.cfg, variant, seed),
+                train=replace(
+                    _variant_train(ctx.cfg, variant, seed), length_buckets=ctx.cfg.mdm.length_buckets
+                ),
                 max_frames=ctx.cfg.max_frames,
             ),
             resume=True,

@@ -33,10 +33,15 @@ class TrainConfig:
     val_batches: int = 8  # validation batches per validation
     patience: int = 0  # stop after this many validations without a new best (0 = never stop early)
     lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up; cosine decays to 10%
+    # batches drawn from runs of this many batches sorted by clip length, so that a batch pads little
+    # (emomotion.training.sampler); 0 or 1: plain shuffled batches
+    length_buckets: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
             raise ConfigError("steps, batch_size, save_every and log_every must be >= 1")
+        if not 0 <= self.length_buckets <= 10_000:
+            raise ConfigError(f"length_buckets must be in [0, 10000], got {self.length_buckets}")
         if self.eval_every < 0 or self.val_batches < 1 or self.patience < 0:
             raise ConfigError("need eval_every >= 0, val_batches >= 1 and patience >= 0")
         if self.patience and not self.eval_every:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import re
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -160,14 +160,17 @@ def merged_state_dict(
 
 class ReplayDataset(Dataset[MotionSample]):
     """The fine-tuning clips plus draws from a replay (base) dataset, so that about ``ratio`` of every
-    batch is base data. The replay draws come from a seeded RNG that is part of the resume state."""
+    batch is base data. Each epoch's replay draws are a pure function of (seed, epoch)
+    (:meth:`set_epoch`), the same in every process, so that resume is exact and the draws' lengths are
+    known before the epoch's batches are made (length bucketing)."""
 
     def __init__(self, primary: MotionDataset, replay: MotionDataset, ratio: float, seed: int = 0) -> None:
         if not 0.0 < ratio < 1.0:
             raise ConfigError(f"replay ratio must be in (0, 1), got {ratio}")
         self.primary, self.replay, self.ratio = primary, replay, ratio
         self.extra = max(1, round(len(primary) * ratio / (1.0 - ratio)))
-        self._rng = random.Random(seed + 7919)
+        self.seed = seed
+        self.set_epoch(0)
 
     @property
     def mean(self):  # the normalisation every clip is given (the base model's when fine-tuning)
@@ -177,24 +180,31 @@ class ReplayDataset(Dataset[MotionSample]):
     def std(self):
         return self.primary.std
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's replay clips."""
+        rng = np.random.default_rng([self.seed, 7919, epoch])
+        self.draws = rng.integers(0, len(self.replay), size=self.extra)
+
+    def item_lengths(self) -> np.ndarray:
+        """Each item's length this epoch (frames, after cropping)."""
+        return np.concatenate([self.primary.item_lengths(), self.replay.item_lengths()[self.draws]])
+
     def __len__(self) -> int:
         return len(self.primary) + self.extra
 
     def __getitem__(self, index: int) -> MotionSample:
         if index < len(self.primary):
             return self.primary[index]
-        return self.replay[self._rng.randrange(len(self.replay))]
+        return self.replay[int(self.draws[index - len(self.primary)])]
 
     def rng_state(self) -> tuple:
-        return (self._rng.getstate(), self.primary.rng_state(), self.replay.rng_state())
+        return (self.primary.rng_state(), self.replay.rng_state())
 
     def set_rng_state(self, state: tuple) -> None:
-        own, primary, replay = state
-        self._rng.setstate(own)
+        primary, replay = state[-2:]  # checkpoints before per-epoch draws held the draw RNG first
         self.primary.set_rng_state(primary)
         self.replay.set_rng_state(replay)
 
     def reseed(self, seed: int) -> None:
-        self._rng = random.Random(seed + 7919)
         self.primary.reseed(seed)
         self.replay.reseed(seed + 1)

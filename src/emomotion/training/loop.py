@@ -101,9 +101,13 @@ def train_loop(
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(cfg, s))
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 and main else None  # only process 0 saves it
-    sampler = EpochSampler(len(dataset), cfg.seed, rank, world)
     # never wait for a batch a small dataset cannot fill
     batch_size = min(cfg.batch_size, len(dataset) // world)
+    sampler = EpochSampler(
+        len(dataset), cfg.seed, rank, world, batch_size=batch_size, buckets=cfg.length_buckets
+    )
+    if cfg.length_buckets > 1 and not hasattr(dataset, "item_lengths"):
+        raise ConfigError(f"length bucketing needs the items' lengths, which {type(dataset).__name__} lacks")
     per_epoch = len(dataset) // (batch_size * world)
     done = 0
     early = EarlyStopping()
@@ -147,6 +151,10 @@ def train_loop(
         while done < target:
             epoch, offset = divmod(done, per_epoch)
             sampler.epoch, sampler.start = epoch, offset * batch_size * world
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            if cfg.length_buckets > 1:
+                sampler.lengths = dataset.item_lengths()  # type: ignore[attr-defined]
             # a private generator: DataLoader draws a seed from the global RNG per iterator otherwise,
             # and resuming mid-epoch would shift every later draw
             loader = DataLoader(
