@@ -4,8 +4,9 @@
 
 MMM (10 parallel decoding steps, batched classifier-free guidance, VQ decoding included) against
 MDM with 1000-step and 50-step DDPM (batched guidance); MMM also with its full emotion control
-(label guidance and classifier guidance at every step), both at the ``small`` and the official
-preset sizes, batch 1, 196 frames, the text encoded once per request. The ``small`` presets share
+(label guidance and classifier guidance at every step), at the ``small`` size against MDM-1000 with
+the same control (its label's guidance pass and the classifier's gradient at every step), both at the
+``small`` and the official preset sizes, batch 1, 196 frames, the text encoded once per request. The ``small`` presets share
 their scale (width 256, feed-forward 512, 4 heads); the official ones do not (MMM's transformer is
 about ten times MDM's), so only the ``small`` row compares equal scales. Goal: MMM at most 1/100 of
 MDM-1000. Writes its section of BENCHMARKS.md.
@@ -32,6 +33,7 @@ from emomotion.models.mdm import MDM
 from emomotion.models.mdm import preset as mdm_preset
 from emomotion.models.vqvae import preset as vq_preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion, sample
+from emomotion.sampling.emotion_guidance import classifier_guidance
 from emomotion.sampling.guidance import classifier_free_guidance
 from emomotion.sampling.masked import MaskedDecodingConfig, decode_motion, decode_tokens, generate_motion
 from emomotion.sampling.token_guidance import token_guidance
@@ -95,6 +97,16 @@ def rows(size: str, repeats: int, mdm_1000: bool) -> list[str]:
             ids = decode_tokens(labelled, encoder.encode([TEXT]), [n], cfg, emotion=target, guide=guide)
             decode_motion(labelled, ids)
 
+    mdm_labelled = MDM(replace(mdm.cfg, num_emotions=len(EMOTIONS))).eval()
+
+    def run_mdm_emotion(steps: int) -> None:
+        encoder._cache.clear()
+        cond = MotionCondition(encoder.encode([TEXT]), emotion=target)
+        denoise = classifier_free_guidance(mdm_labelled, cond, text_scale=2.5, emotion_scale=2.5)
+        guided = classifier_guidance(denoise, classifier, target, torch.tensor([FRAMES]), affine, 0.2)
+        with torch.no_grad():
+            sample(diffusion, guided, (1, FRAMES, 263), steps=steps)
+
     times = {
         "MMM, 10 decoding steps": _best(run_mmm, repeats),
         "MMM, 10 steps, label and classifier guidance": _best(run_mmm_emotion, repeats),
@@ -102,7 +114,10 @@ def rows(size: str, repeats: int, mdm_1000: bool) -> list[str]:
     }
     if mdm_1000:
         times["MDM, DDPM 1000 steps"] = _best(lambda: run_mdm(1000), 1)
+    if mdm_1000 and size == "small":
+        times["MDM, DDPM 1000 steps, label and classifier guidance"] = _best(lambda: run_mdm_emotion(1000), 1)
     ref = times.get("MDM, DDPM 1000 steps")
+    controlled = times.get("MDM, DDPM 1000 steps, label and classifier guidance")
     out = []
     params = {"MMM": sum(p.numel() for p in mmm.trans.parameters()) / 1e6,
               "MDM": sum(p.numel() for p in mdm.parameters()) / 1e6}  # fmt: skip
@@ -117,6 +132,13 @@ def rows(size: str, repeats: int, mdm_1000: bool) -> list[str]:
             out.append(
                 f"| {size} | {what} / MDM-1000 | | | **1/{1 / mmm_ratio:,.0f}** (goal <= 1/100: {verdict}) |"
             )
+    if controlled:  # equal control on both sides
+        ratio = times["MMM, 10 steps, label and classifier guidance"] / controlled
+        verdict = "met" if ratio <= 0.01 else "not met"
+        out.append(
+            f"| {size} | MMM with emotion control / MDM-1000 with emotion control | | | "
+            f"**1/{1 / ratio:,.0f}** (goal <= 1/100: {verdict}) |"
+        )
     return out
 
 

@@ -61,6 +61,22 @@ def test_parse_setting():
         parse_setting("ddim:many")
 
 
+def test_parse_mmm_setting_with_emotion_options():
+    s = parse_setting("mmm:10:0.8:5:guidance=2:label=2.5:intensity=1.5:cg=2", emotion_guidance=Path("cls"))
+    assert (s.steps, s.temperature, s.top_k, s.guidance) == (10, 0.8, 5, 2.0)
+    assert (s.emotion_scale, s.intensity, s.emotion_guidance_scale) == (2.5, 1.5, 2.0)
+    assert s.classifier_guided and s.emotion_guidance == Path("cls")
+    assert parse_setting("mmm:10:label=1").temperature == 1.0  # options may follow any positional part
+    with pytest.raises(ConfigError, match=r"unknown option 'eta=0\.5'"):
+        parse_setting("mmm:10:eta=0.5")  # an MDM sampler's option
+    with pytest.raises(ConfigError, match="give --emotion-guidance"):
+        parse_setting("mmm:10:cg=2")
+    with pytest.raises(ConfigError, match="bad setting"):
+        parse_setting("mmm:10:1:0:7")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_setting("ddim:20:7")
+
+
 def test_eval_with_emotion_guidance_setting(setup, tmp_path, capsys):
     guide = tmp_path / "guide"
     assert main(["train", "emotion-classifier", "--data", str(setup["data"]), "--out", str(guide), "--steps", "5",
@@ -74,3 +90,27 @@ def test_eval_with_emotion_guidance_setting(setup, tmp_path, capsys):
     assert "mdm ddim 10, cls guidance 0.5, intensity 2" in names
     assert main([*common, "--setting", "ddim:10:cg=0.5", "--emotion-guidance", str(setup["ec"])]) == 2
     assert "must not be the scoring" in capsys.readouterr().err
+
+
+def test_eval_of_an_mmm_with_label_and_classifier_guidance(setup, tmp_path):
+    small = ["--preset", "tiny", "--batch-size", "8", "--save-every", "1000", "--steps", "4"]
+    vq, mmm = tmp_path / "vq", tmp_path / "mmm"
+    assert (
+        main(["train", "vq", "--data", str(setup["data"]), "--out", str(vq), "--window", "40", *small]) == 0
+    )
+    assert main(["train", "mmm", "--data", str(setup["data"]), "--vq", str(vq), "--out", str(mmm),
+                 "--emotion-conditioning", *small]) == 0  # fmt: skip
+    guide = tmp_path / "guide"
+    assert main(["train", "emotion-classifier", "--data", str(setup["data"]), "--out", str(guide), "--steps", "5",
+                 "--preset", "tiny", "--batch-size", "8", "--seed", "1"]) == 0  # fmt: skip
+    out = tmp_path / "report"
+    assert main(["eval", "--model", str(mmm), "--data", str(setup["data"]), "--evaluator", str(setup["ev"]),
+                 "--emotion-classifier", str(setup["ec"]), "--reps", "1", "--mm-texts", "0", "--out", str(out),
+                 "--setting", "mmm:4:1.0:guidance=2:label=2:cg=1", "--setting", "mmm:4:1.0:guidance=2",
+                 "--emotion-guidance", str(guide)]) == 0  # fmt: skip
+    rows = json.loads((out / "metrics.json").read_text())
+    rows = rows["results"] if isinstance(rows, dict) else rows
+    names = [r["name"] for r in rows]
+    assert len(names) == 3 and any("cls guidance 1" in n for n in names), names
+    guided, plain = (next(r for r in rows[1:] if ("cls" in r["name"]) == flag) for flag in (True, False))
+    assert guided["metrics"]["fid"] != plain["metrics"]["fid"]  # the options reached the decoder

@@ -23,7 +23,8 @@ def eval_cmd(
         typer.Option(
             "--setting",
             help="MDM sampler:steps[:key=value] (ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1) or "
-            "mmm:steps:temperature; repeatable.",
+            "MMM mmm:steps[:temperature[:top_k]][:key=value] (mmm:10:1.0:guidance=2:label=2.5:cg=2); "
+            "repeatable.",
         ),
     ] = None,
     emotion_guidance: Annotated[

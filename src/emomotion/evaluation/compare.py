@@ -85,37 +85,53 @@ SETTING_KEYS = {
 }
 """``key=value`` options of an MDM setting and the :class:`SamplingSettings` field each sets."""
 
+MMM_SETTING_KEYS = ("guidance", "label", "intensity", "cg")
+"""The ``key=value`` options an MMM setting takes (text guidance, the label's scale, intensity, classifier
+guidance in logit units)."""
+
+USAGE = "use sampler:steps[:key=value] (ddim:50:label=2.5) or mmm:steps[:temperature[:top_k]][:key=value]"
+
 
 def parse_setting(text: str, emotion_guidance: Path | None = None) -> SamplingSettings:
     """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1:smooth=1``) or
-    ``mmm:steps[:temperature[:top_k]]``. ``cg`` (classifier-guidance scale) steers with
-    ``emotion_guidance``, an emotion classifier checkpoint."""
+    ``mmm:steps[:temperature[:top_k]][:key=value...]`` (e.g. ``mmm:10:1.0:guidance=2:label=2.5:cg=2``).
+    ``cg`` (classifier-guidance scale) steers with ``emotion_guidance``, an emotion classifier checkpoint."""
     from emomotion.errors import ConfigError
 
     parts = text.split(":")
+    keyed = [i for i, part in enumerate(parts) if "=" in part]
+    positional, pairs = (parts[: keyed[0]], parts[keyed[0] :]) if keyed else (parts, [])
+    mmm = positional[0] == "mmm"
+    allowed = MMM_SETTING_KEYS if mmm else tuple(SETTING_KEYS)
+    options: dict[str, float] = {}
     try:
-        if parts[0] == "mmm":
-            steps = int(parts[1]) if len(parts) > 1 else 0
-            temperature = float(parts[2]) if len(parts) > 2 else 1.0
-            top_k = int(parts[3]) if len(parts) > 3 else 0
-            return SamplingSettings(steps=steps, temperature=temperature, top_k=top_k)
-        options: dict[str, float] = {}
-        for part in parts[2:]:
+        for part in pairs:
             key, _, value = part.partition("=")
-            if key not in SETTING_KEYS or not value:
+            if key not in allowed or not value:
                 raise ConfigError(
-                    f"bad setting {text!r}: unknown option {part!r}; use {', '.join(k + '=' for k in SETTING_KEYS)}"
+                    f"bad setting {text!r}: unknown option {part!r}; use {', '.join(k + '=' for k in allowed)}"
                 )
             options[SETTING_KEYS[key]] = float(value)
         if options.get("emotion_guidance_scale") and emotion_guidance is None:
             raise ConfigError(f"setting {text!r} uses classifier guidance (cg=): give --emotion-guidance")
+        guide = emotion_guidance if options.get("emotion_guidance_scale") else None
+        if mmm:
+            if len(positional) > 4:
+                raise ValueError(text)
+            return SamplingSettings(
+                steps=int(positional[1]) if len(positional) > 1 else 0,
+                temperature=float(positional[2]) if len(positional) > 2 else 1.0,
+                top_k=int(positional[3]) if len(positional) > 3 else 0,
+                emotion_guidance=guide,
+                **options,  # type: ignore[arg-type]
+            )
+        if len(positional) > 2:
+            raise ConfigError(f"bad setting {text!r}: an MDM setting's options are key=value; {USAGE}")
         return SamplingSettings(
-            sampler=parts[0],
-            steps=int(parts[1]) if len(parts) > 1 else 0,
-            emotion_guidance=emotion_guidance if options.get("emotion_guidance_scale") else None,
+            sampler=positional[0],
+            steps=int(positional[1]) if len(positional) > 1 else 0,
+            emotion_guidance=guide,
             **options,  # type: ignore[arg-type]
         )
     except (ValueError, IndexError) as exc:
-        raise ConfigError(
-            f"bad setting {text!r}: use sampler:steps[:key=value] (ddim:50:label=2.5) or mmm:steps:temperature"
-        ) from exc
+        raise ConfigError(f"bad setting {text!r}: {USAGE}") from exc
