@@ -113,6 +113,10 @@ def test_guidance_is_the_cfg_formula_in_one_batched_call():
     torch.testing.assert_close(out, u + 2.5 * (c_text - u) + 1.5 * (full - c_text), atol=1e-5, rtol=1e-5)
     plain = classifier_free_guidance(model, MotionCondition(text(2, 384)), text_scale=1.0)(x, t)
     torch.testing.assert_close(plain, model(x, t, MotionCondition(text(2, 384))))
+    calls.clear()  # text scale 1 with the label's scale: the unconditional pass cancels and is skipped
+    out = classifier_free_guidance(spy, cond, text_scale=1.0, emotion_scale=1.5)(x, t)
+    assert calls == [4]
+    torch.testing.assert_close(out, c_text + 1.5 * (full - c_text), atol=1e-5, rtol=1e-5)
 
 
 def test_tiny_model_overfits_one_clip_and_samples_deterministically():

@@ -28,7 +28,9 @@ def classifier_free_guidance(
     """
     if emotion_scale is None and text_scale == 1.0:
         return lambda x, t: model(x, t, cond, mask)
-    passes = [cond.dropped(text=True, emotion=True)]
+    # text scale 1 cancels the unconditional pass: x0 = c_text + emotion_scale * (c_full - c_text)
+    skip_uncond = emotion_scale is not None and text_scale == 1.0
+    passes = [] if skip_uncond else [cond.dropped(text=True, emotion=True)]
     if emotion_scale is not None:
         passes.append(cond.dropped(text=False, emotion=True))
     passes.append(cond)
@@ -43,6 +45,9 @@ def classifier_free_guidance(
         if emotion_scale is None:
             uncond, full = out
             return uncond + text_scale * (full - uncond)
+        if skip_uncond:
+            text_only, full = out
+            return text_only + emotion_scale * (full - text_only)
         uncond, text_only, full = out
         return uncond + text_scale * (text_only - uncond) + emotion_scale * (full - text_only)
 
