@@ -199,11 +199,14 @@ def _dpmpp_scheduler(
     diffusion: GaussianDiffusion, steps: int | None, device: torch.device | str = "cpu"
 ) -> Any:
     """diffusers' DPM-Solver++ (2nd order, x0 prediction) on ``diffusion``'s betas, set to ``steps``
-    (default: at most 20)."""
+    (default: at most 20). At every trained step (``steps`` = the trained count) the timesteps are all
+    of them, last to first: diffusers' default spacing would visit one twice (a zero-length step,
+    whose update divides by zero)."""
     from diffusers import DPMSolverMultistepScheduler
 
     n = steps or min(diffusion.num_steps, 20)
     diffusion.timesteps(n)  # validates the range
+    every = n >= diffusion.num_steps
     scheduler = DPMSolverMultistepScheduler(
         num_train_timesteps=diffusion.num_steps,
         trained_betas=diffusion.betas.astype(np.float32),
@@ -211,6 +214,7 @@ def _dpmpp_scheduler(
         algorithm_type="dpmsolver++",
         solver_order=2,
         lower_order_final=True,
+        timestep_spacing="trailing" if every else "linspace",
     )
     scheduler.set_timesteps(n, device=device)
     return scheduler
