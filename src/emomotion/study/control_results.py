@@ -151,9 +151,10 @@ def _samplers(rows: list[dict[str, Any]], headline: float) -> list[str]:
 
 
 def _forgetting(rows: list[dict[str, Any]]) -> list[str]:
-    if len(rows) < 2:
+    models = [r for r in rows if not r.get("real")]  # the real row comes first when there is one
+    if len(models) < 2:
         return []
-    before, after = rows[0], rows[1]
+    before, after = models[0], models[1]
     fb, fa = metric(before, "fid")[0], metric(after, "fid")[0]
     lines = ["### Forgetting: the base corpus's own test prompts, before and after fine-tuning", ""]
     lines += _table(rows, ("fid", "r_precision_top1", "r_precision_top3", "mm_dist", "jitter"))
