@@ -80,3 +80,14 @@ def test_replay_draws_are_fixed_per_epoch_and_their_lengths_known(synthetic_trai
     other.reseed(99)  # another process: its own crops, the same draws
     other.set_epoch(2)
     assert np.array_equal(other.draws, draws)
+
+
+def test_cli_refuses_a_bucket_count_out_of_range(synthetic_train_set, tmp_path, capsys):
+    from emomotion.cli import main
+
+    out = tmp_path / "run"
+    code = main(
+        ["train", "mdm", "--data", str(synthetic_train_set), "--out", str(out), "--length-buckets", "-1"]
+    )
+    assert code == 2 and "--length-buckets must be in [0, 10000], got -1" in capsys.readouterr().err
+    assert not out.exists()

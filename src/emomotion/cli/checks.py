@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from emomotion.errors import ConfigError
+from emomotion.limits import MAX_LENGTH_BUCKETS
 
 
 def number(
@@ -61,10 +62,19 @@ def existing(option: str, path: Path | None, *, kind: str = "file or folder") ->
         raise ConfigError(f"{option}: {kind} not found", path=path)
 
 
-def training(*, steps: int, batch_size: int, lr: float, save_every: int, ema: float | None = None) -> None:
+def training(
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    save_every: int,
+    ema: float | None = None,
+    length_buckets: int | None = None,
+) -> None:
     """The options every trainer shares."""
     at_least("--steps", steps, 1)
     at_least("--batch-size", batch_size, 1)
     number("--lr", lr, low=0.0, low_open=True, high=1.0)
     at_least("--save-every", save_every, 1)
     fraction("--ema", ema, high_open=True)
+    number("--length-buckets", length_buckets, low=0, high=MAX_LENGTH_BUCKETS)

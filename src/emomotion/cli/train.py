@@ -70,10 +70,16 @@ def train_mdm(
     """Train MDM (x0-predicting diffusion) on a dataset."""
     checks.existing("--data", data, kind="folder")
     checks.existing("--text-encoder-path", text_encoder_path)
-    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
+    checks.training(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        save_every=save_every,
+        ema=ema,
+        length_buckets=length_buckets,
+    )
     checks.number("--diffusion-steps", diffusion_steps, low=1, high=10_000)
     checks.at_least("--warmup", warmup, 0)
-    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
     from emomotion.sampling.diffusion import DiffusionConfig
     from emomotion.text import TextEncoderSpec
     from emomotion.training.mdm import MDMRun, run_mdm
@@ -151,8 +157,14 @@ def finetune_mdm(
     checks.existing("--from", source)
     checks.existing("--data", data, kind="folder")
     checks.existing("--replay", replay, kind="folder")
-    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
-    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
+    checks.training(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        save_every=save_every,
+        ema=ema,
+        length_buckets=length_buckets,
+    )
     checks.at_least("--lora-rank", lora_rank, 1)
     checks.positive("--lora-alpha", lora_alpha)
     checks.at_least("--freeze-layers", freeze_layers, 0)
@@ -288,8 +300,14 @@ def train_mmm(
     checks.existing("--data", data, kind="folder")
     checks.existing("--vq", vq)
     checks.existing("--text-encoder-path", text_encoder_path)
-    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, ema=ema)
-    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
+    checks.training(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        save_every=save_every,
+        ema=ema,
+        length_buckets=length_buckets,
+    )
     from emomotion.text import TextEncoderSpec
     from emomotion.training.mmm import MMMRun, run_mmm
 
@@ -339,8 +357,9 @@ def finetune_mmm(
     checks.existing("--from", source)
     checks.existing("--data", data, kind="folder")
     checks.existing("--replay", replay, kind="folder")
-    checks.training(steps=steps, batch_size=batch_size, lr=lr, save_every=save_every)
-    checks.number("--length-buckets", length_buckets, low=0, high=10_000)
+    checks.training(
+        steps=steps, batch_size=batch_size, lr=lr, save_every=save_every, length_buckets=length_buckets
+    )
     checks.at_least("--lora-rank", lora_rank, 1)
     checks.fraction("--replay-ratio", replay_ratio, high_open=True)
     checks.at_least("--eval-every", eval_every, 0)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from emomotion.errors import ConfigError
+from emomotion.limits import MAX_LENGTH_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,10 @@ class MDMStudy:
     length_buckets: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.length_buckets <= 10_000:
-            raise ConfigError(f"mdm.length_buckets must be in [0, 10000], got {self.length_buckets}")
+        if not 0 <= self.length_buckets <= MAX_LENGTH_BUCKETS:
+            raise ConfigError(
+                f"mdm.length_buckets must be in [0, {MAX_LENGTH_BUCKETS}], got {self.length_buckets}"
+            )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import torch
 from emomotion.checkpoint import Checkpoint
 from emomotion.data.dataset import MotionBatch, MotionSample
 from emomotion.errors import ConfigError
+from emomotion.limits import MAX_LENGTH_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1 or self.log_every < 1:
             raise ConfigError("steps, batch_size, save_every and log_every must be >= 1")
-        if not 0 <= self.length_buckets <= 10_000:
-            raise ConfigError(f"length_buckets must be in [0, 10000], got {self.length_buckets}")
+        if not 0 <= self.length_buckets <= MAX_LENGTH_BUCKETS:
+            raise ConfigError(
+                f"length_buckets must be in [0, {MAX_LENGTH_BUCKETS}], got {self.length_buckets}"
+            )
         if self.eval_every < 0 or self.val_batches < 1 or self.patience < 0:
             raise ConfigError("need eval_every >= 0, val_batches >= 1 and patience >= 0")
         if self.patience and not self.eval_every:
