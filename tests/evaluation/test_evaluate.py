@@ -167,3 +167,18 @@ def test_generate_fn_errors_are_clear(syn_data, models):
                  reps=1, mm_texts=0)  # fmt: skip
     with pytest.raises(ConfigError, match="unknown evaluation options"):
         evaluate(_noise_fn(syn_data), syn_data, evaluator, reps=1, mm_txts=3)
+
+
+def test_fid_floor_of_held_out_real_clips(syn_data, models):
+    from emomotion.evaluation.floor import fid_floor
+
+    evaluator, _ = models
+    settings = EvalSettings()
+    floor = fid_floor(syn_data, evaluator, settings, draws=5)
+    test = EvalSet(syn_data, settings)
+    assert floor.clips == len(test) and floor.pool >= floor.clips and floor.draws == 5
+    # held-out real motion sits well above the test clips' own re-crops and well below noise
+    noise = embed_motions(evaluator, _noise_fn(syn_data)([""] * len(test), test.reference()[1], 0))
+    reference = embed_motions(evaluator, test.reference()[0])
+    assert 0.0 < floor.mean < metrics.fid(reference, noise) / 5
+    assert floor == fid_floor(syn_data, evaluator, settings, draws=5)  # seeded

@@ -1,9 +1,9 @@
 """The control section's forgetting ratio compares the fine-tuned model with the base, never with the
-real row that comes first."""
+real row that comes first; the FID floor line states its draws."""
 
 from __future__ import annotations
 
-from emomotion.study.control_results import _forgetting
+from emomotion.study.control_results import _floor_lines, _forgetting
 
 
 def _row(name: str, fid: float, real: bool = False) -> dict:
@@ -19,3 +19,11 @@ def test_forgetting_ratio_is_after_over_before():
     assert "FID after / before: 3.30." in lines
     assert _forgetting([_row("before (base)", 2.0), _row("after", 3.0)])[-2] == "FID after / before: 1.50."
     assert _forgetting([_row("real data", 0.01, real=True), _row("before (base)", 2.0)]) == []
+
+
+def test_floor_line_states_the_draws_and_the_value():
+    floor = {"mean": 5.646, "std": 1.78, "clips": 40, "pool": 94, "draws": 20, "split": "train"}
+    (line, blank) = _floor_lines(floor)
+    assert line.startswith("FID floor at this test-set size: 20 draws of 40 real train clips (from 94)")
+    assert "FID 5.65 ± 1.78" in line and blank == ""
+    assert _floor_lines(None) == [] and _floor_lines({}) == []

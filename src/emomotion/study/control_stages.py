@@ -167,6 +167,16 @@ class RestyleGenerator:
                           init=torch.from_numpy(init), strength=self.strength)  # fmt: skip
 
 
+def _floor(ctx: StudyContext, evaluator: str | Path) -> dict[str, Any]:
+    """The FID of held-out real motion (training clips) against the test reference, at the test's count."""
+    from emomotion.checkpoint import load_checkpoint
+    from emomotion.evaluation.evalset import EvalSettings
+    from emomotion.evaluation.floor import fid_floor
+
+    settings = EvalSettings(seed=ctx.cfg.seed, max_frames=ctx.cfg.max_frames)
+    return fid_floor(ctx.data / "emotion", load_checkpoint(evaluator).build_model(), settings).to_dict()
+
+
 def control_eval_stage(cfg: StudyConfig) -> Stage:
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.checkpoint import load_checkpoint
@@ -179,6 +189,7 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         tables = control_entries(ctx)
         result: dict[str, Any] = {}
         result["headline"] = [r.to_dict() for r in compare(tables["headline"], reps=c.reps, **common)]
+        result["fid_floor"] = _floor(ctx, common["evaluator"])
         for name in ("ablation", "intensity", "samplers"):
             rows = compare(tables[name], reps=c.detail_reps, real_row=False, **common)
             result[name] = [r.to_dict() for r in rows]
