@@ -44,8 +44,8 @@ def fid_floor(
     ``settings.split``'s reference; raises :class:`ValueError` when the pool has fewer clips."""
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
-    test = EvalSet(root, replace(settings, reps=1))
-    pool = EvalSet(root, replace(settings, split=pool_split, reps=1, max_clips=0))
+    test = EvalSet(root, settings)
+    pool = EvalSet(root, replace(settings, split=pool_split, max_clips=0))
     n = len(test)
     if len(pool) < n:
         raise ValueError(f"{root}: the {pool_split} split has {len(pool)} clips, fewer than the {n} to draw")

@@ -167,14 +167,13 @@ class RestyleGenerator:
                           init=torch.from_numpy(init), strength=self.strength)  # fmt: skip
 
 
-def _floor(ctx: StudyContext, evaluator: str | Path) -> dict[str, Any]:
+def _floor(ctx: StudyContext, evaluator: Any) -> dict[str, Any]:
     """The FID of held-out real motion (training clips) against the test reference, at the test's count."""
-    from emomotion.checkpoint import load_checkpoint
     from emomotion.evaluation.evalset import EvalSettings
     from emomotion.evaluation.floor import fid_floor
 
     settings = EvalSettings(seed=ctx.cfg.seed, max_frames=ctx.cfg.max_frames)
-    return fid_floor(ctx.data / "emotion", load_checkpoint(evaluator).build_model(), settings).to_dict()
+    return fid_floor(ctx.data / "emotion", evaluator, settings).to_dict()
 
 
 def control_eval_stage(cfg: StudyConfig) -> Stage:
@@ -188,14 +187,14 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         common = {**emotion_eval_args(ctx, out), "mm_texts": 0}
         tables = control_entries(ctx)
         result: dict[str, Any] = {}
+        ev = load_checkpoint(common["evaluator"]).build_model()
         result["headline"] = [r.to_dict() for r in compare(tables["headline"], reps=c.reps, **common)]
-        result["fid_floor"] = _floor(ctx, common["evaluator"])
+        result["fid_floor"] = _floor(ctx, ev)
         for name in ("ablation", "intensity", "samplers"):
             rows = compare(tables[name], reps=c.detail_reps, real_row=False, **common)
             result[name] = [r.to_dict() for r in rows]
         first = tables["headline"][1]
         restyler = RestyleGenerator(first.checkpoint, ctx.data / "base", first.settings, c.restyle_strength)
-        ev = load_checkpoint(common["evaluator"]).build_model()
         cls = load_checkpoint(common["emotion_classifier"]).build_model()
         restyled = evaluate(restyler, ctx.data / "emotion", ev, name=f"restyle {c.restyle_strength:g}",
                             reps=c.detail_reps, emotion_classifier=cls, seed=ctx.cfg.seed, out_dir=out,
