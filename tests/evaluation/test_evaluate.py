@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -169,7 +170,7 @@ def test_generate_fn_errors_are_clear(syn_data, models):
         evaluate(_noise_fn(syn_data), syn_data, evaluator, reps=1, mm_txts=3)
 
 
-def test_fid_floor_of_held_out_real_clips(syn_data, models):
+def test_fid_floor_of_held_out_real_clips(syn_data, models, tmp_path):
     from emomotion.evaluation.floor import fid_floor
 
     evaluator, _ = models
@@ -182,3 +183,12 @@ def test_fid_floor_of_held_out_real_clips(syn_data, models):
     reference = embed_motions(evaluator, test.reference()[0])
     assert 0.0 < floor.mean < metrics.fid(reference, noise) / 5
     assert floor == fid_floor(syn_data, evaluator, settings, draws=5)  # seeded
+    # a pool smaller than the split to match is refused: a copy whose training split keeps 10 clips
+    small = tmp_path / "small"
+    shutil.copytree(syn_data, small)
+    names = (small / "train.txt").read_text().split()
+    (small / "train.txt").write_text("\n".join(names[:10]) + "\n")
+    with pytest.raises(ValueError, match=f"the train split has 10 clips, fewer than the {len(test)} to draw"):
+        fid_floor(small, evaluator, settings, draws=2)
+    with pytest.raises(ValueError, match="draws must be >= 1"):
+        fid_floor(syn_data, evaluator, settings, draws=0)

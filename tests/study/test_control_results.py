@@ -27,3 +27,10 @@ def test_floor_line_states_the_draws_and_the_value():
     assert line.startswith("FID floor at this test-set size: 20 draws of 40 real train clips (from 94)")
     assert "FID 5.65 ± 1.78" in line and blank == ""
     assert _floor_lines(None) == [] and _floor_lines({}) == []
+    skipped = _floor_lines(
+        {"skipped": "data/emotion: the train split has 39 clips, fewer than the 44 to draw"}
+    )
+    assert skipped == [
+        "FID floor not measured: data/emotion: the train split has 39 clips, fewer than the 44 to draw.",
+        "",
+    ]

@@ -154,6 +154,8 @@ def _samplers(rows: list[dict[str, Any]], headline: float) -> list[str]:
 def _floor_lines(floor: dict[str, Any] | None) -> list[str]:
     if not floor:
         return []
+    if "skipped" in floor:
+        return [f"FID floor not measured: {floor['skipped']}.", ""]
     return [
         f"FID floor at this test-set size: {floor['draws']} draws of {floor['clips']} real {floor['split']} clips "
         f"(from {floor['pool']}) against the same test reference score FID {floor['mean']:.2f} ± {floor['std']:.2f} "
