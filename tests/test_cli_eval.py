@@ -59,6 +59,10 @@ def test_parse_setting():
     assert not SamplingSettings(emotion_guidance=Path("cls.pt")).classifier_guided
     with pytest.raises(ConfigError, match="bad setting"):
         parse_setting("ddim:many")
+    narrow = parse_setting("ddim:20:noise=0.8")
+    assert narrow.noise_scale == 0.8 and narrow.label("mdm") == "ddim 20, noise x0.8"
+    with pytest.raises(ConfigError, match="noise scale"):
+        parse_setting("ddim:20:noise=0")
 
 
 def test_parse_mmm_setting_with_emotion_options():

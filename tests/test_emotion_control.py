@@ -209,3 +209,21 @@ def test_output_smoothing_removes_the_samplers_jerk_and_keeps_kept_frames(runs, 
     assert _cli("generate", "--model", runs["plain"], "--text", "a person walks", "--out", tmp_path / "o",
                 "--smoothing", "11") == 2  # fmt: skip
     assert not (tmp_path / "o").exists()
+
+
+def test_noise_scale_narrows_the_samples_of_a_deterministic_sampler(runs, tmp_path):
+    def spread(scale: float) -> float:
+        request = GenerateRequest(("a person walks",), seconds=3.0, num=6, seed=2,
+                                  settings=SamplingSettings(sampler="ddim", smoothing=0.0, noise_scale=scale))  # fmt: skip
+        x = np.stack([m.features for m in MotionGenerator(runs["plain"])(request)])
+        return float(x.std(axis=0).mean())
+
+    assert spread(0.5) < spread(1.0)
+    out = tmp_path / "n"
+    assert _cli("generate", "--model", runs["plain"], "--text", "a person walks", "--out", out, "--sampler", "ddim",
+                "--noise-scale", "0.7", "--format", "npy") == 0  # fmt: skip
+    assert list(out.rglob("*.npy"))
+    for bad in ("0", "2.5", "nan"):
+        assert _cli("generate", "--model", runs["plain"], "--text", "a person walks", "--out", tmp_path / "b",
+                    "--noise-scale", bad) == 2  # fmt: skip
+    assert not (tmp_path / "b").exists()

@@ -296,7 +296,7 @@ class MotionGenerator:
         x = sample(
             self.diffusion, denoise, (len(texts), t, sk.FEATURE_DIM), sampler=s.sampler, steps=s.steps,
             seed=seed, device=self.device, mask=mask, eta=s.eta,
-            init=init if keep is None else None, strength=strength,
+            init=init if keep is None else None, strength=strength, noise_scale=s.noise_scale,
         )  # fmt: skip
         if init is not None and keep is not None:  # the kept frames exactly as given
             x = paste(x, init, keep)

@@ -107,3 +107,25 @@ def test_mask_zeroes_padding():
     mask = torch.tensor([[True, True, False]])
     x = sample(d, gaussian_denoiser(d), (1, 3, 2), mask=mask, seed=0)
     assert (x[0, 2] == 0).all() and (x[0, :2] != 0).all()
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpmpp"])
+def test_noise_scale_narrows_a_deterministic_sampler_in_proportion(sampler):
+    # the Gaussian denoiser's probability-flow ODE is affine in x_T, so scaled starting noise scales the
+    # spread around the mean and leaves the mean alone
+    d = GaussianDiffusion(DiffusionConfig(1000))
+    full = sample(d, gaussian_denoiser(d), (2000, 2, 1), sampler=sampler, steps=50, seed=0)
+    narrow = sample(d, gaussian_denoiser(d), (2000, 2, 1), sampler=sampler, steps=50, seed=0, noise_scale=0.6)
+    assert narrow.mean().item() == pytest.approx(MU, abs=0.03)
+    assert narrow.std().item() / full.std().item() == pytest.approx(0.6, rel=0.03)
+
+
+def test_noise_scale_is_validated_and_leaves_a_restyle_alone():
+    d = GaussianDiffusion(DiffusionConfig(50))
+    den = gaussian_denoiser(d)
+    for bad in (0.0, -1.0, 2.5):
+        with pytest.raises(ConfigError, match="noise scale"):
+            sample(d, den, (1, 2, 2), noise_scale=bad)
+    init = torch.full((1, 4, 2), 0.5)
+    kw = {"sampler": "ddim", "steps": 20, "seed": 3, "init": init, "strength": 0.5}
+    assert torch.equal(sample(d, den, (1, 4, 2), **kw), sample(d, den, (1, 4, 2), noise_scale=0.5, **kw))

@@ -11,7 +11,7 @@ from emomotion import skeleton as sk
 from emomotion.cli import checks
 from emomotion.errors import ConfigError
 from emomotion.limits import MAX_GUIDANCE, MAX_PROMPT_CHARS, MAX_SAMPLES
-from emomotion.sampling.settings import MAX_INTENSITY, MAX_SMOOTHING
+from emomotion.sampling.settings import MAX_INTENSITY, MAX_NOISE_SCALE, MAX_SMOOTHING
 
 Emotion = Annotated[
     list[str] | None,
@@ -41,6 +41,13 @@ Smoothing = Annotated[
     float | None,
     typer.Option(
         "--smoothing", help="Low-pass of the output in time, Gaussian sigma in frames (0 = off; MDM: 1)."
+    ),
+]
+NoiseScale = Annotated[
+    float,
+    typer.Option(
+        "--noise-scale",
+        help="MDM: the starting noise's sd (< 1 narrows the samples toward typical motion; 1 = as trained).",
     ),
 ]
 Sampler = Annotated[str, typer.Option("--sampler", help="ddpm | ddim | dpmpp")]
@@ -129,6 +136,7 @@ def generate(
     emotion_guidance: EmotionGuidance = None,
     emotion_guidance_scale: EmotionGuidanceScale = 0.0,
     smoothing: Smoothing = None,
+    noise_scale: NoiseScale = 1.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     temperature: Annotated[
         float, typer.Option("--temperature", help="MMM: sampling temperature (0 = greedy).")
@@ -169,6 +177,7 @@ def generate(
     checks.existing("--emotion-guidance", emotion_guidance)
     checks.number("--smoothing", smoothing, low=0, high=MAX_SMOOTHING)
     checks.number("--temperature", temperature, low=0, high=100)
+    checks.number("--noise-scale", noise_scale, low=0, high=MAX_NOISE_SCALE, low_open=True)
     checks.at_least("--top-k", top_k, 1)
     checks.at_least("--keep-first", keep_first, 0)
     checks.at_least("--keep-last", keep_last, 0)
@@ -183,7 +192,8 @@ def generate(
     if emotion:  # every prompt without its own emotion, once per --emotion
         items = [(t, e) for t, own in items for e in ([own] if own else emotion)]
     settings = _settings(sampler, steps, guidance, eta, emotion_scale, intensity, emotion_guidance,
-                         emotion_guidance_scale, smoothing, temperature=temperature, top_k=top_k)  # fmt: skip
+                         emotion_guidance_scale, smoothing, temperature=temperature, top_k=top_k,
+                         noise_scale=noise_scale)  # fmt: skip
     request = GenerateRequest(
         texts=tuple(t for t, _ in items),
         seconds=length,

@@ -82,6 +82,7 @@ SETTING_KEYS = {
     "intensity": "intensity",
     "cg": "emotion_guidance_scale",
     "smooth": "smoothing",
+    "noise": "noise_scale",
 }
 """``key=value`` options of an MDM setting and the :class:`SamplingSettings` field each sets."""
 
@@ -93,7 +94,7 @@ USAGE = "use sampler:steps[:key=value] (ddim:50:label=2.5) or mmm:steps[:tempera
 
 
 def parse_setting(text: str, emotion_guidance: Path | None = None) -> SamplingSettings:
-    """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1:smooth=1``) or
+    """``sampler:steps[:key=value...]`` (MDM, e.g. ``ddim:20:eta=0.5:label=2.5:cg=0.3:intensity=1:smooth=1:noise=0.8``) or
     ``mmm:steps[:temperature[:top_k]][:key=value...]`` (e.g. ``mmm:10:1.0:guidance=2:label=2.5:cg=2``).
     ``cg`` (classifier-guidance scale) steers with ``emotion_guidance``, an emotion classifier checkpoint."""
     from emomotion.errors import ConfigError

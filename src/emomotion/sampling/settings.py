@@ -15,6 +15,7 @@ from emomotion.sampling.diffusion import SAMPLERS
 
 MAX_INTENSITY = 3.0
 MAX_SMOOTHING = 10.0
+MAX_NOISE_SCALE = 2.0
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SamplingSettings:
     temperature: float = 1.0  # masked models: sampling temperature (0 = greedy)
     top_k: int | None = None  # masked models: sample among the k most likely codes
     smoothing: float | None = None  # Gaussian low-pass of the output in time, sigma in frames (0 = off)
+    noise_scale: float = 1.0  # diffusion: the starting noise's sd (< 1 trades spread for fidelity)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -39,7 +41,7 @@ class SamplingSettings:
         check_finite(
             guidance=self.guidance, eta=self.eta, emotion_scale=self.emotion_scale, intensity=self.intensity,
             emotion_guidance_scale=self.emotion_guidance_scale, temperature=self.temperature,
-            smoothing=self.smoothing,
+            smoothing=self.smoothing, noise_scale=self.noise_scale,
         )  # fmt: skip
         if self.steps is not None and self.steps < 0:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
@@ -59,6 +61,8 @@ class SamplingSettings:
             raise ConfigError(f"temperature must be in [0, 100], got {self.temperature:g}")
         if self.smoothing is not None and not 0.0 <= self.smoothing <= MAX_SMOOTHING:
             raise ConfigError(f"smoothing must be in [0, {MAX_SMOOTHING:g}] frames, got {self.smoothing:g}")
+        if not 0.0 < self.noise_scale <= MAX_NOISE_SCALE:
+            raise ConfigError(f"noise scale must be in (0, {MAX_NOISE_SCALE:g}], got {self.noise_scale:g}")
         if self.top_k is not None and self.top_k < 0:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
 
@@ -91,6 +95,8 @@ class SamplingSettings:
             parts.append(f"intensity {self.intensity:g}")
         if self.smoothing is not None:
             parts.append(f"smoothing {self.smoothing:g}")
+        if self.noise_scale != 1.0:
+            parts.append(f"noise x{self.noise_scale:g}")
         return ", ".join(parts)
 
 

@@ -165,6 +165,7 @@ class ControlStudy:
     label_scale: float = 2.5
     guidance_scale: float = 0.3  # classifier-guidance step (feature std units)
     smoothing: float | None = None  # output low-pass sigma in frames (None: the model's default)
+    noise_scale: float = 1.0  # the starting noise's sd (< 1: narrower, the truncation trick)
     guide_classifier_seed: int = 1
     guide_classifier_preset: str = "small"
     guide_classifier_steps: int = 400

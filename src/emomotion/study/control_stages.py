@@ -74,7 +74,8 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
     def recipe(**over: Any) -> SamplingSettings:
         base = {"sampler": c.sampler, "steps": steps, "guidance": c.text_guidance, "emotion_scale": c.label_scale,
                 "emotion_guidance": guide if c.guidance_scale > 0 else None,
-                "emotion_guidance_scale": c.guidance_scale, "smoothing": c.smoothing}  # fmt: skip
+                "emotion_guidance_scale": c.guidance_scale, "smoothing": c.smoothing,
+                "noise_scale": c.noise_scale}  # fmt: skip
         base.update(over)
         if not base["emotion_guidance_scale"]:
             base["emotion_guidance"] = None
@@ -87,7 +88,8 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
         raise ConfigError(f"control.headline: no fine-tuned MDM stage for variant {c.headline!r}")
     first = _checkpoint(ctx, headline[0])
     base = _checkpoint(ctx, f"mdm_base_{c.diffusion_steps}")
-    plain = SamplingSettings(sampler=c.sampler, steps=steps, guidance=c.text_guidance, smoothing=c.smoothing)
+    plain = SamplingSettings(sampler=c.sampler, steps=steps, guidance=c.text_guidance, smoothing=c.smoothing,
+                             noise_scale=c.noise_scale)  # fmt: skip
     rows: dict[str, list[Any]] = {"headline": [], "ablation": [], "intensity": [], "samplers": []}
     rows["headline"].append(Entry("base", base, plain))
     rows["headline"] += [Entry(f"recipe {name}", _checkpoint(ctx, name), recipe()) for name in headline]
@@ -109,6 +111,8 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
     ablation.append(Entry("label + classifier guidance (recipe)", first, recipe()))
     if c.smoothing != 0.0:
         ablation.append(Entry("recipe without output smoothing", first, recipe(smoothing=0.0)))
+    if c.noise_scale != 1.0:
+        ablation.append(Entry("recipe from unit noise (scale 1)", first, recipe(noise_scale=1.0)))
     if c.training_ablation:
         stages = _variant_stages(ctx, c.training_ablation)
         if stages:
@@ -210,9 +214,8 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         from emomotion.evaluation.compare import Entry
         from emomotion.generate import SamplingSettings
 
-        plain = SamplingSettings(
-            sampler=c.sampler, steps=c.steps or 0, guidance=c.text_guidance, smoothing=c.smoothing
-        )
+        plain = SamplingSettings(sampler=c.sampler, steps=c.steps or 0, guidance=c.text_guidance,
+                                 smoothing=c.smoothing, noise_scale=c.noise_scale)  # fmt: skip
         forget = [Entry("before (base)", tables["headline"][0].checkpoint, plain),
                   Entry("after (recipe model)", first.checkpoint, plain)]  # fmt: skip
         rows = compare(forget, data=ctx.data / "base", evaluator=common["evaluator"], out=ctx.out / "eval" / "forgetting",
