@@ -191,6 +191,7 @@ def sample_dpmpp(
     return x
 
 
+MAX_NOISE_SCALE = 2.0  # the starting noise's sd, at most
 Sampler = Callable[..., torch.Tensor]
 SAMPLERS: dict[str, Sampler] = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmpp": sample_dpmpp}
 
@@ -258,8 +259,8 @@ def sample(
         raise ConfigError(f"strength must be in [0, 1], got {strength:g}")
     device = torch.device(device)
     generator = torch.Generator("cpu").manual_seed(seed) if seed is not None else None
-    if not 0.0 < noise_scale <= 2.0:
-        raise ConfigError(f"noise scale must be in (0, 2], got {noise_scale:g}")
+    if not 0.0 < noise_scale <= MAX_NOISE_SCALE:
+        raise ConfigError(f"noise scale must be in (0, {MAX_NOISE_SCALE:g}], got {noise_scale:g}")
     x = _noise(shape, generator, device, torch.float32)
     kwargs: dict[str, object] = {} if eta is None else {"eta": eta}
     if init is not None:

@@ -11,11 +11,10 @@ import numpy as np
 from emomotion.data.emotions import EMOTION_INDEX, EMOTIONS, canonical_label, emotions_in_caption
 from emomotion.errors import ConfigError
 from emomotion.limits import MAX_GUIDANCE
-from emomotion.sampling.diffusion import SAMPLERS
+from emomotion.sampling.diffusion import MAX_NOISE_SCALE, SAMPLERS
 
 MAX_INTENSITY = 3.0
 MAX_SMOOTHING = 10.0
-MAX_NOISE_SCALE = 2.0
 
 
 @dataclass(frozen=True)

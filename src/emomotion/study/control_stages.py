@@ -212,12 +212,10 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         result["ablation"].append(restyled.to_dict())
         # forgetting: the base corpus's own test prompts (no emotion), before and after fine-tuning
         from emomotion.evaluation.compare import Entry
-        from emomotion.generate import SamplingSettings
 
-        plain = SamplingSettings(sampler=c.sampler, steps=c.steps or 0, guidance=c.text_guidance,
-                                 smoothing=c.smoothing, noise_scale=c.noise_scale)  # fmt: skip
-        forget = [Entry("before (base)", tables["headline"][0].checkpoint, plain),
-                  Entry("after (recipe model)", first.checkpoint, plain)]  # fmt: skip
+        base = tables["headline"][0]  # the base model with the recipe's sampling, no emotion
+        forget = [Entry("before (base)", base.checkpoint, base.settings),
+                  Entry("after (recipe model)", first.checkpoint, base.settings)]  # fmt: skip
         rows = compare(forget, data=ctx.data / "base", evaluator=common["evaluator"], out=ctx.out / "eval" / "forgetting",
                        seed=ctx.cfg.seed, max_frames=ctx.cfg.max_frames, report=False, mm_texts=0, reps=1,
                        max_clips=c.forgetting_clips)  # fmt: skip
