@@ -179,6 +179,25 @@ def test_finetune_unknown_strategy_is_a_clear_error(trained, tmp_path, capsys):
     assert rc == 2 and "unknown fine-tuning strategy 'half'" in capsys.readouterr().err
 
 
+def test_finetune_keeping_the_base_and_the_replay_target_through_the_cli(trained, tmp_path, capsys):
+    data, run = trained
+    common = ["finetune", "mdm", "--from", str(run), "--data", str(data), "--steps", "2", "--batch-size", "4"]
+    assert main([*common, "--out", str(tmp_path / "k"), "--keep-base"]) == 0
+    kept = load_checkpoint(tmp_path / "k")
+    assert kept.config["keep_base"] and any(k.startswith("base_copy.") for k in kept.model_state)
+    out = tmp_path / "g"  # a text-only model that kept its base takes an emotion request (it routes)
+    rc = main(["generate", "--model", str(tmp_path / "k"), "--text", "a person walks", "--emotion", "Sadness",
+               "--sampler", "ddim", "--steps", "5", "--format", "npy", "--out", str(out)])  # fmt: skip
+    assert rc == 0 and list(out.glob("*/features.npy"))
+    rc = main([*common, "--out", str(tmp_path / "t"), "--replay", str(data), "--replay-target", "teacher"])
+    assert rc == 0 and load_checkpoint(tmp_path / "t").extra["replay"]["target"] == "teacher"
+    bad = tmp_path / "bad"
+    assert main([*common, "--out", str(bad), "--replay", str(data), "--replay-target", "base"]) == 2
+    assert "--replay-target must be one of data, teacher, got 'base'" in capsys.readouterr().err
+    assert main([*common, "--out", str(bad), "--keep-base", "--replay", str(data)]) == 2
+    assert "keep_base" in capsys.readouterr().err and not bad.exists()
+
+
 def test_inbetween_with_mdm(trained, tmp_path):
     data, run = trained
     clip = next((data / "new_joint_vecs").glob("*.npy"))

@@ -192,7 +192,7 @@ class MotionGenerator:
             if guidance != 1.0 and self.defaults.guidance == 1.0:
                 log.warning("this model was trained without text dropout: guidance %g ignored", guidance)
                 guidance = 1.0
-        elif labelled and not self.num_emotions:
+        elif labelled and not self.num_emotions and not self.ckpt.config.get("keep_base"):
             raise ConfigError(
                 "this model has no emotion conditioning: put the emotion in the text, or steer with an "
                 "emotion classifier (--emotion-guidance)"
@@ -278,8 +278,12 @@ class MotionGenerator:
         n = torch.tensor(list(lengths), device=self.device)
         mask = torch.arange(t, device=self.device)[None, :] < n[:, None]  # (B, T)
         use_label = labels is not None and self.num_emotions > 0 and s.emotion_scale != 0.0
+        # a model that kept its base routes by the emotion asked for, even when its label is not used
+        routed = labels is not None and not use_label and getattr(self.model, "base_copy", None) is not None
         cond = MotionCondition(
-            self.encoder.encode(list(texts), device=self.device), emotion=labels if use_label else None
+            self.encoder.encode(list(texts), device=self.device),
+            emotion=labels if use_label or routed else None,
+            drop_emotion=torch.ones(len(texts), dtype=torch.bool, device=self.device) if routed else None,
         )
         scale = s.intensity * s.emotion_scale if use_label and s.emotion_scale is not None else None
         denoise = classifier_free_guidance(self.model, cond, text_scale=float(s.guidance), emotion_scale=scale,

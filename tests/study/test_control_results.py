@@ -34,3 +34,14 @@ def test_floor_line_states_the_draws_and_the_value():
         "FID floor not measured: data/emotion: the train split has 39 clips, fewer than the 44 to draw.",
         "",
     ]
+
+
+def test_forgetting_of_a_recipe_that_keeps_its_base_shows_the_fine_tuned_weights_too():
+    rows = [_row("before (base)", 4.0), _row("after (recipe model)", 4.0),
+            _row("after, full (the same fine-tune, base not kept)", 40.0), _row("after, label (the label fine-tune)", 6.0)]  # fmt: skip
+    lines = _forgetting(rows, kept=True)
+    assert "FID after / before: 1.00." in lines
+    assert any("by construction" in line for line in lines)
+    assert "full (the same fine-tune, base not kept): FID after / before 10.00." in lines
+    assert "label (the label fine-tune): FID after / before 1.50." in lines
+    assert not any("by construction" in line for line in _forgetting(rows[:2]))

@@ -206,3 +206,78 @@ def test_the_mmm_headline_variant_gets_classifier_guided_rows_that_leave_fingerp
     assert (s.emotion_guidance, s.emotion_guidance_scale, s.guidance) == (Path("g.pt"), 2.0, 4.0)
     with pytest.raises(ConfigError, match="guide classifier"):
         study_from_dict({**sources, "mmm": {**mmm, "guidance_rows": [1.0]}})
+
+
+def test_keep_base_and_the_replay_target_reach_the_run_and_keep_old_fingerprints(tmp_path, monkeypatch):
+    import emomotion.checkpoint as checkpoint
+    import emomotion.training.mdm as mdm_training
+    from emomotion.study.mmm_stages import mmm_finetune_stage
+    from emomotion.study.runner import StudyContext
+    from emomotion.study.stages import mdm_finetune_stage
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}}
+    plain = study_from_dict({**sources, "mdm": {"finetune": [{"name": "v", "replay_ratio": 0.5}]}})
+    variant = plain.mdm.finetune[0]
+    assert "keep_base" not in mdm_finetune_stage(plain, variant, 50, 0).inputs["variant"]
+    assert "replay_target" not in mdm_finetune_stage(plain, variant, 50, 0).inputs["variant"]
+    teacher = study_from_dict(
+        {**sources, "mdm": {"finetune": [{"name": "v", "replay_ratio": 0.5, "replay_target": "teacher"}]}}
+    )
+    kept = study_from_dict({**sources, "mdm": {"finetune": [{"name": "v", "keep_base": True}]}})
+    prints = {mdm_finetune_stage(c, c.mdm.finetune[0], 50, 0).fingerprint for c in (plain, teacher, kept)}
+    assert len(prints) == 3
+    runs: list[mdm_training.MDMRun] = []
+    monkeypatch.setattr(
+        mdm_training, "run_mdm", lambda run, **_: runs.append(run) or run.out / "s.safetensors"
+    )
+    monkeypatch.setattr(
+        checkpoint, "load_checkpoint", lambda _: type("C", (), {"config": {"num_layers": 2}})()
+    )
+    state = {"stages": {"mdm_base_50": {"result": {"checkpoint": str(tmp_path / "b.safetensors")}}}}
+    for c in (teacher, kept):
+        mdm_finetune_stage(c, c.mdm.finetune[0], 50, 0).fn(StudyContext(c, tmp_path, state))
+    assert (runs[0].replay_target, runs[0].keep_base) == ("teacher", False)
+    assert (runs[1].replay_target, runs[1].keep_base, runs[1].replay) == ("data", True, None)
+    for bad, match in (
+        ({"keep_base": True, "replay_ratio": 0.5}, "keep_base"),
+        ({"replay_target": "teacher"}, "replay_target"),
+        ({"replay_ratio": 0.5, "replay_target": "base"}, "replay_target"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            study_from_dict({**sources, "mdm": {"finetune": [{"name": "v", **bad}]}})
+    mmm = study_from_dict({**sources, "mmm": {"finetune": [{"name": "m", "keep_base": True}]}})
+    with pytest.raises(ConfigError, match="MDM's only"):
+        mmm_finetune_stage(mmm, mmm.mmm.finetune[0])
+
+
+def test_the_label_lever_rows_come_from_the_label_variant(tmp_path):
+    from emomotion.study.control_stages import control_entries
+    from emomotion.study.runner import StudyContext
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}}
+    control = {"enabled": True, "headline": "kept", "label_variant": "label", "training_ablation": "plain",
+               "guidance_scale": 0.2, "samplers": [["ddim", 10]], "intensities": [0.0, 1.0]}  # fmt: skip
+    cfg = study_from_dict({**sources, "control": control})
+    names = ["mdm_base_50", "guide_classifier", "mdm_kept_50_s0", "mdm_kept_50_s1", "mdm_label_50_s0",
+             "mdm_plain_50_s0"]  # fmt: skip
+    state = {"stages": {n: {"result": {"checkpoint": f"{n}.pt"}} for n in names}}
+    rows = control_entries(StudyContext(cfg, tmp_path, state))
+    assert [str(e.checkpoint) for e in rows["headline"]] == [
+        "mdm_base_50.pt",
+        "mdm_kept_50_s0.pt",
+        "mdm_kept_50_s1.pt",
+    ]
+    ablation = {e.name: str(e.checkpoint) for e in rows["ablation"]}
+    assert ablation["label"] == ablation["label + classifier guidance"] == "mdm_label_50_s0.pt"
+    assert ablation["label + classifier guidance without the training changes"] == "mdm_plain_50_s0.pt"
+    assert ablation["recipe (kept + classifier guidance)"] == "mdm_kept_50_s0.pt"
+    assert {str(e.checkpoint) for e in rows["intensity"] + rows["samplers"]} == {"mdm_kept_50_s0.pt"}
+    own = study_from_dict({**sources, "control": {**control, "label_variant": ""}})
+    ablation = {
+        e.name: str(e.checkpoint) for e in control_entries(StudyContext(own, tmp_path, state))["ablation"]
+    }
+    assert ablation["label + classifier guidance (recipe)"] == "mdm_kept_50_s0.pt"
+    assert ablation["recipe without the training changes"] == "mdm_plain_50_s0.pt"
+    missing = study_from_dict({**sources, "control": {**control, "label_variant": "nope"}})
+    with pytest.raises(ConfigError, match="label_variant"):
+        control_entries(StudyContext(missing, tmp_path, state))

@@ -3,20 +3,23 @@ replay of base data, and adding emotion conditioning to a text-only base."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from emomotion.checkpoint import load_checkpoint
 from emomotion.data.build import BuildConfig, build_dataset
-from emomotion.data.dataset import DatasetConfig, MotionDataset
+from emomotion.data.dataset import DatasetConfig, MotionDataset, collate
 from emomotion.data.splits import SplitConfig
 from emomotion.errors import ConfigError
 from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, preset
-from emomotion.sampling.diffusion import DiffusionConfig
+from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
 from emomotion.text import build_text_encoder
+from emomotion.text.base import TextEmbedding
 from emomotion.training.config import TrainConfig
 from emomotion.training.finetune import (
     FinetuneConfig,
@@ -174,7 +177,7 @@ def test_replay_mixes_base_clips_and_resumes_exactly(datasets, base, tmp_path, b
     a, b = load_checkpoint(straight), load_checkpoint(resumed)
     for key, value in a.model_state.items():
         assert torch.equal(value, b.model_state[key]), key
-    assert a.extra["replay"] == {"data": str(base_data), "ratio": 0.5}
+    assert a.extra["replay"] == {"data": str(base_data), "ratio": 0.5, "target": "data"}
 
 
 def test_emotion_conditioning_added_to_a_text_only_base(datasets, base, tmp_path):
@@ -207,3 +210,138 @@ def test_ema_decay_warms_up_so_a_short_fine_tune_is_not_held_at_the_base():
     for t in range(1, 150):
         ema.update(model, t)
     assert float(ema.shadow["weight"][0, 0]) > 0.999  # without the warm-up: 1 - 0.995**150 = 0.53
+
+
+def test_replayed_items_are_marked_and_batched(datasets):
+    emotion, base_data = datasets
+    primary = MotionDataset(DatasetConfig(emotion, max_frames=48))
+    mixed = ReplayDataset(primary, MotionDataset(DatasetConfig(base_data, max_frames=48)), ratio=0.5, seed=0)
+    flags = [mixed[i].replay for i in range(len(mixed))]
+    assert flags == [False] * len(primary) + [True] * (len(mixed) - len(primary))
+    batch = collate([mixed[0], mixed[len(primary)], mixed[1]])
+    assert batch.replay.tolist() == [False, True, False]
+    assert collate([primary[0]]).replay.tolist() == [False]
+
+
+def test_explicit_drops_replace_the_random_ones_in_training():
+    model = MDM(preset("tiny", text_dim=8))
+    model.train()
+    text = TextEmbedding(torch.randn(6, 8), torch.randn(6, 3, 8), torch.ones(6, 3, dtype=torch.bool))
+    decided = torch.tensor([True, False, True, False, False, False])
+    cond = MotionCondition(text, drop_text=decided, drop_emotion=torch.zeros(6, dtype=torch.bool))
+    assert all(torch.equal(model._drops(cond, 6, torch.device("cpu"))[0], decided) for _ in range(20))
+    undecided = model._drops(MotionCondition(text), 4000, torch.device("cpu"))[0]
+    assert 0.05 < undecided.float().mean() < 0.15  # the config's rate of 0.1 where the caller says nothing
+    model.eval()
+    assert not model._drops(MotionCondition(text), 50, torch.device("cpu"))[0].any()
+
+
+def _teacher_step(base: Path, datasets, target: str):
+    from emomotion.training.mdm import GeometricLossWeights, MDMTrainStep
+
+    ckpt = load_checkpoint(base)
+    student = ckpt.build_model().train()
+    teacher = ckpt.build_model() if target == "teacher" else None
+    diffusion = GaussianDiffusion(DiffusionConfig(50))
+    weights = GeometricLossWeights(velocity=1.0, foot_contact=1.0)
+    step = MDMTrainStep(
+        student,
+        diffusion,
+        build_text_encoder(ckpt.text_encoder),
+        ckpt.mean,
+        ckpt.std,
+        weights,
+        teacher=teacher,
+    )
+    _, base_data = datasets
+    replay = MotionDataset(DatasetConfig(base_data, max_frames=48))
+    replay.mean, replay.std = ckpt.mean.numpy(), ckpt.std.numpy()
+    batch = collate([replace(replay[i], replay=True) for i in range(4)])
+    return step, batch
+
+
+def test_teacher_replay_holds_replayed_clips_to_the_base_prediction(base, datasets):
+    """At the start of a fine-tune the student is the base model: with the teacher as the target of
+    replayed clips every loss term on them is zero (the drops the teacher saw are the student's); with
+    the data as the target it is not. Clips that are not replayed keep the data as their target."""
+    torch.manual_seed(0)
+    step, batch = _teacher_step(base, datasets, "teacher")
+    loss, parts = step.loss(batch)
+    assert float(loss.detach()) == pytest.approx(0.0, abs=1e-10) and parts["velocity"] == pytest.approx(
+        0.0, abs=1e-12
+    )
+    torch.manual_seed(0)
+    plain, _ = _teacher_step(base, datasets, "data")
+    assert float(plain.loss(batch)[0].detach()) > 1e-3
+    torch.manual_seed(0)
+    mixed_batch = replace(batch, replay=torch.tensor([True, True, False, False]))
+    assert float(step.loss(mixed_batch)[0].detach()) > 1e-3
+
+
+def test_teacher_replay_trains_records_its_target_and_needs_replay(datasets, base, tmp_path):
+    _, base_data = datasets
+    run = finetune(
+        datasets, base, tmp_path / "t", steps=3, replay=base_data, replay_ratio=0.5, replay_target="teacher"
+    )
+    tuned = load_checkpoint(run_mdm(run))
+    assert tuned.extra["replay"] == {"data": str(base_data), "ratio": 0.5, "target": "teacher"}
+    assert all(torch.isfinite(v).all() for v in tuned.model_state.values())
+    with pytest.raises(ConfigError, match="replay_target"):
+        finetune(datasets, base, tmp_path / "u", replay=base_data, replay_ratio=0.5, replay_target="base")
+
+
+def test_a_kept_base_answers_requests_without_an_emotion():
+    torch.manual_seed(0)
+    model = MDM(preset("tiny", text_dim=8, keep_base=True, num_emotions=8))
+    assert model.base_copy is not None and not any(p.requires_grad for p in model.base_copy.parameters())
+    with torch.no_grad():
+        for name, p in model.base_copy.named_parameters():
+            if not name.startswith("embed_emotion"):  # (the null row stays zero, as a new table's does)
+                p.add_(0.05 * torch.randn_like(p))  # the fine-tune moved away from its base
+    model.eval()
+    x, t = torch.randn(4, 12, 263), torch.tensor([1, 5, 9, 13])
+    text = TextEmbedding(torch.randn(4, 8), torch.randn(4, 3, 8), torch.ones(4, 3, dtype=torch.bool))
+    labels = torch.tensor([2, -1, 5, -1])
+    mask = torch.ones(4, 12, dtype=torch.bool)
+    mask[1, 9:] = False
+    with torch.no_grad():
+        mixed = model(x, t, MotionCondition(text, emotion=labels), mask)
+        tuned = model._denoise(x, t, MotionCondition(text, emotion=labels), mask)
+        base = model.base_copy(x, t, MotionCondition(text), mask)
+        nolabel = model(x, t, MotionCondition(text), mask)
+        # a dropped label (the guidance's unconditional pass) keeps the route of the request
+        dropped = model(x, t, MotionCondition(text, emotion=labels).dropped(text=False, emotion=True), mask)
+    asked = labels >= 0
+    torch.testing.assert_close(mixed[asked], tuned[asked])
+    torch.testing.assert_close(mixed[~asked], base[~asked])
+    torch.testing.assert_close(nolabel, base)
+    assert (mixed[asked] - base[asked]).abs().max() > 1e-3
+    assert (dropped[asked] - base[asked]).abs().max() > 1e-3
+    model.train()
+    with torch.no_grad():  # training runs the fine-tuned weights for every row
+        torch.testing.assert_close(model(x, t, MotionCondition(text, drop_text=asked, drop_emotion=asked), mask),
+                                   model._denoise(x, t, MotionCondition(text, drop_text=asked, drop_emotion=asked), mask))  # fmt: skip
+
+
+def test_a_fine_tune_that_keeps_its_base_samples_base_prompts_as_the_base(datasets, base, tmp_path):
+    from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings
+
+    run = finetune(datasets, base, tmp_path / "k", steps=4, keep_base=True, add_emotion_conditioning=True)
+    tuned = load_checkpoint(run_mdm(run))
+    plain = load_checkpoint(base)
+    assert tuned.config["keep_base"] and tuned.extra["keep_base"]
+    for key, value in plain.model_state.items():  # the copy is the base, bit for bit
+        assert torch.equal(tuned.model_state[f"base_copy.{key}"], value), key
+    assert any(not torch.equal(tuned.model_state[k], v) for k, v in plain.model_state.items())
+
+    def sample(ckpt, emotions):
+        settings = SamplingSettings(sampler="ddim", steps=10)
+        request = GenerateRequest(
+            ("a person walks",), seconds=2.0, num=2, settings=settings, emotions=emotions, seed=3
+        )
+        return np.stack([m.features for m in MotionGenerator(ckpt)(request)])
+
+    np.testing.assert_allclose(sample(tuned, ()), sample(plain, ()), atol=1e-5)
+    assert np.abs(sample(tuned, ("Sadness",)) - sample(plain, ())).mean() > 1e-3
+    with pytest.raises(ConfigError, match="keep_base"):
+        finetune(datasets, base, tmp_path / "r", keep_base=True, replay=datasets[1], replay_ratio=0.5)

@@ -53,6 +53,11 @@ def fraction(option: str, value: float | None, *, high_open: bool = False) -> No
     number(option, value, low=0.0, high=1.0, high_open=high_open)
 
 
+def one_of(option: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
 def existing(option: str, path: Path | None, *, kind: str = "file or folder") -> None:
     """``path`` exists (``kind``: "file", "folder" or "file or folder"); None passes."""
     if path is None:

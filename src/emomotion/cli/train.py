@@ -124,6 +124,20 @@ def finetune_mdm(
     replay_ratio: Annotated[
         float, typer.Option("--replay-ratio", help="Share of each batch from --replay.")
     ] = 0.25,
+    replay_target: Annotated[
+        str,
+        typer.Option(
+            "--replay-target",
+            help="data: fit replayed clips themselves; teacher: fit the base model's prediction for them.",
+        ),
+    ] = "data",
+    keep_base: Annotated[
+        bool,
+        typer.Option(
+            "--keep-base",
+            help="Keep a frozen copy of the base: samples asking for no emotion use it (no forgetting).",
+        ),
+    ] = False,
     add_emotion_conditioning: AddEmotionConditioning = False,
     label_lr_scale: LabelLrScale = 1.0,
     lr_schedule: LrSchedule = "constant",
@@ -169,6 +183,7 @@ def finetune_mdm(
     checks.positive("--lora-alpha", lora_alpha)
     checks.at_least("--freeze-layers", freeze_layers, 0)
     checks.fraction("--replay-ratio", replay_ratio, high_open=True)
+    checks.one_of("--replay-target", replay_target, ("data", "teacher"))
     checks.at_least("--eval-every", eval_every, 0)
     checks.at_least("--patience", patience, 0)
     from emomotion.checkpoint import load_checkpoint
@@ -191,6 +206,8 @@ def finetune_mdm(
         geometric=GeometricLossWeights(position_loss, velocity_loss, foot_contact_loss),
         replay=replay,
         replay_ratio=replay_ratio if replay is not None else 0.0,
+        replay_target=replay_target,  # type: ignore[arg-type]
+        keep_base=keep_base,
         train=_train_config(
             steps,
             batch_size,

@@ -53,6 +53,7 @@ class MotionBatch:
     texts: list[str]
     emotion: torch.Tensor  # (B,) int64, -1 where unknown
     ids: list[str]
+    replay: torch.Tensor | None = None  # (B,) bool: drawn from a replay (base) dataset when fine-tuning
 
     def to(self, device: torch.device | str) -> MotionBatch:
         return MotionBatch(
@@ -62,6 +63,7 @@ class MotionBatch:
             self.texts,
             self.emotion.to(device),
             self.ids,
+            None if self.replay is None else self.replay.to(device),
         )
 
 
@@ -71,6 +73,7 @@ class MotionSample:
     text: str
     emotion: int
     clip_id: str
+    replay: bool = False  # drawn from a replay (base) dataset
 
 
 class MotionDataset(Dataset[MotionSample]):
@@ -187,4 +190,5 @@ def collate(samples: Sequence[MotionSample]) -> MotionBatch:
         texts=[s.text for s in samples],
         emotion=torch.tensor([s.emotion for s in samples], dtype=torch.long),
         ids=[s.clip_id for s in samples],
+        replay=torch.tensor([s.replay for s in samples], dtype=torch.bool),
     )

@@ -39,6 +39,16 @@ class MotionCondition:
             drop_emotion=full if emotion else self.drop_emotion,
         )
 
+    def select(self, rows: torch.Tensor) -> MotionCondition:
+        """The condition of some samples only (``rows``: a (B,) bool mask or indices)."""
+        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        text = self.text
+        if text is not None:
+            text = TextEmbedding(text.sentence[rows], text.tokens[rows], text.mask[rows])
+        return MotionCondition(
+            text, pick(self.emotion), pick(self.intensity), pick(self.drop_text), pick(self.drop_emotion)
+        )
+
     def to(self, device: torch.device | str) -> MotionCondition:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return MotionCondition(

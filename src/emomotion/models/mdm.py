@@ -7,6 +7,13 @@ a diffusion timestep and a text embedding (plus, optionally, an emotion label). 
 official checkpoints map without surgery. Motion is (B, T, 263) in and out; the official
 sequence-first layout lives inside :meth:`MDM.forward` only. Padded frames are masked in attention,
 unless ``mask_frames`` is off (as in official checkpoints, whose default lets padding take part).
+
+``keep_base`` (an emotion fine-tune that keeps its base): the model also holds a frozen copy of the
+weights it was fine-tuned from (``base_copy``), and, when sampling, a sample that asks for no emotion
+(label -1 or no labels) is denoised by that copy, one that asks for one by the fine-tuned weights (the
+label only routes; dropping it for guidance does not change the route). Training always runs the
+fine-tuned weights. This is parameter isolation (task-specific parameters chosen by the task, here the
+emotion request): the base corpus's prompts keep the base model exactly, whatever the fine-tune does.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class MDMConfig:
     # padded frames are masked out of attention (ours); official MDM checkpoints were trained and are
     # sampled with mask_frames False (its default): padded frames take part in attention
     mask_frames: bool = True
+    keep_base: bool = False  # hold a frozen copy of the base for requests without emotion (module doc)
 
     def __post_init__(self) -> None:
         if self.latent_dim % self.num_heads:
@@ -144,23 +152,26 @@ class MDM(nn.Module):
             self.embed_emotion = nn.Embedding(cfg.num_emotions + 1, d)  # last row: "no emotion"
             nn.init.zeros_(self.embed_emotion.weight[cfg.num_emotions])
         self.output_process = OutputProcess(cfg.input_dim, d)
+        self.base_copy: MDM | None = None
+        if cfg.keep_base:
+            self.base_copy = MDM(replace(cfg, keep_base=False)).requires_grad_(False)
 
     def _drops(
         self, cond: MotionCondition, b: int, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(drop text, drop emotion) per sample: the condition's own, plus random drops in training."""
-        drop_text = (
-            cond.drop_text if cond.drop_text is not None else torch.zeros(b, dtype=torch.bool, device=device)
+        """(drop text, drop emotion) per sample: the condition's own where it says; in training, where it
+        leaves a condition undecided (None), random drops for classifier-free guidance."""
+
+        def decide(given: torch.Tensor | None, rate: float) -> torch.Tensor:
+            if given is not None:
+                return given
+            if self.training:
+                return torch.rand(b, device=device) < rate
+            return torch.zeros(b, dtype=torch.bool, device=device)
+
+        return decide(cond.drop_text, self.cfg.cond_mask_prob), decide(
+            cond.drop_emotion, self.cfg.emotion_mask_prob
         )
-        drop_emotion = (
-            cond.drop_emotion
-            if cond.drop_emotion is not None
-            else torch.zeros(b, dtype=torch.bool, device=device)
-        )
-        if self.training:  # classifier-free guidance: drop each condition at random
-            drop_text = drop_text | (torch.rand(b, device=device) < self.cfg.cond_mask_prob)
-            drop_emotion = drop_emotion | (torch.rand(b, device=device) < self.cfg.emotion_mask_prob)
-        return drop_text, drop_emotion
 
     def forward(
         self,
@@ -171,6 +182,34 @@ class MDM(nn.Module):
     ) -> torch.Tensor:
         """x: (B, T, 263) noised motion; timesteps: (B,) long; mask: (B, T) True on real frames.
         Returns the predicted clean motion (B, T, 263)."""
+        if self.base_copy is None or self.training:
+            return self._denoise(x, timesteps, cond, mask)
+        asked = (
+            cond.emotion >= 0
+            if cond.emotion is not None
+            else torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+        )
+        if bool(asked.all()):
+            return self._denoise(x, timesteps, cond, mask)
+        if not bool(asked.any()):
+            return self.base_copy(x, timesteps, cond, mask)
+        parts = []
+        for rows, net in ((asked, self._denoise), (~asked, self.base_copy)):
+            parts.append(
+                net(x[rows], timesteps[rows], cond.select(rows), None if mask is None else mask[rows])
+            )
+        out = parts[0].new_empty((x.shape[0], *parts[0].shape[1:]))
+        out[asked], out[~asked] = parts[0], parts[1].to(out.dtype)
+        return out
+
+    def _denoise(
+        self,
+        x: torch.Tensor,
+        timesteps: torch.Tensor,
+        cond: MotionCondition,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The fine-tuned (or only) weights' prediction."""
         b = x.shape[0]
         drop_text, drop_emotion = self._drops(cond, b, x.device)
         time_emb = self.embed_timestep(timesteps)  # (1, B, d)
@@ -223,6 +262,10 @@ class MDM(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def routes_emotion(self) -> bool:
+        """Whether a sample's emotion request chooses its weights (``keep_base``)."""
+        return self.base_copy is not None
 
 
 def build_from_config(config: Mapping[str, Any]) -> MDM:

@@ -18,6 +18,10 @@ from typing import Any
 from emomotion.errors import ConfigError
 from emomotion.limits import MAX_LENGTH_BUCKETS
 
+# field metadata of options added after studies had run: such a field enters a stage's fingerprint only
+# when set away from its default, so that adding an option leaves finished stages valid
+FINGERPRINT_IF_SET = {"fingerprint": "if_set"}
+
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -43,7 +47,11 @@ class FinetuneVariant:
     lr: float = 2e-5
     batch_size: int = 32
     replay_ratio: float = 0.0  # > 0: base-corpus batches mixed in
+    # MDM: what replayed clips are fitted to: "data" (themselves) or "teacher" (the base model's prediction)
+    replay_target: str = field(default="data", metadata=FINGERPRINT_IF_SET)
     lora_rank: int = 8
+    # MDM: keep a frozen copy of the base that answers requests without an emotion (no replay then)
+    keep_base: bool = field(default=False, metadata=FINGERPRINT_IF_SET)
     add_emotion_conditioning: bool = False  # MDM and MMM: a label table beside the text
     label_lr_scale: float = 1.0  # MDM and MMM: the label table learns at this multiple of lr
     lr_schedule: str = "constant"  # constant | cosine (after any warm-up)
@@ -70,6 +78,16 @@ class FinetuneVariant:
             raise ConfigError(f"fine-tune variant {self.name!r}: official_load needs train_vq")
         if self.eval_every < 0 or self.patience < 0 or (self.patience and not self.eval_every):
             raise ConfigError(f"fine-tune variant {self.name!r}: patience needs eval_every > 0")
+        if self.replay_target not in ("data", "teacher"):
+            raise ConfigError(f"fine-tune variant {self.name!r}: replay_target must be 'data' or 'teacher'")
+        if self.keep_base and self.replay_ratio > 0:
+            raise ConfigError(
+                f"fine-tune variant {self.name!r}: keep_base answers base prompts with the base; no replay"
+            )
+        if self.replay_target == "teacher" and not self.replay_ratio > 0:
+            raise ConfigError(
+                f"fine-tune variant {self.name!r}: replay_target 'teacher' needs replay_ratio > 0"
+            )
 
 
 @dataclass(frozen=True)
@@ -157,7 +175,9 @@ class ControlStudy:
     enabled: bool = False
     headline: str = ""  # the MDM fine-tune variant whose seeds make the headline
     text_only: str = ""  # ablation: the variant fine-tuned on text alone
-    training_ablation: str = ""  # ablation: the headline variant without its training changes
+    # ablation: the variant whose emotion label is measured lever by lever ("" = the headline itself)
+    label_variant: str = ""
+    training_ablation: str = ""  # ablation: the label variant without its training changes
     diffusion_steps: int = 50  # which MDM base the variants fine-tune
     sampler: str = "ddpm"
     steps: int = 0  # 0 = as trained

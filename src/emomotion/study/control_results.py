@@ -104,7 +104,7 @@ def control_section(result: dict[str, Any], figures: Path) -> list[str]:
     if result.get("ablation"):
         lines += ["### What each lever adds (seed 0 of the recipe's fine-tune unless named)", ""]
         lines += _table([real, *result["ablation"]]) + [""]
-    lines += _forgetting(result.get("forgetting", []))
+    lines += _forgetting(result.get("forgetting", []), bool(result.get("recipe_keeps_base")))
     lines += _honest(result, real, recipe)
     return lines
 
@@ -165,7 +165,7 @@ def _floor_lines(floor: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _forgetting(rows: list[dict[str, Any]]) -> list[str]:
+def _forgetting(rows: list[dict[str, Any]], kept: bool = False) -> list[str]:
     models = [r for r in rows if not r.get("real")]  # the real row comes first when there is one
     if len(models) < 2:
         return []
@@ -174,6 +174,18 @@ def _forgetting(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["### Forgetting: the base corpus's own test prompts, before and after fine-tuning", ""]
     lines += _table(rows, ("fid", "r_precision_top1", "r_precision_top3", "mm_dist", "jitter"))
     lines += ["", f"FID after / before: {fa / fb:.2f}." if fb > 0 else "", ""]
+    if kept:
+        lines += [
+            "The recipe's fine-tune keeps its base (`keep_base`): a request without an emotion is denoised by "
+            "a frozen copy of the base weights, one with an emotion by the fine-tuned weights, so the base "
+            "corpus's prompts get the base model by construction. The rows below it show what the "
+            "fine-tuned weights alone would do to those prompts.",
+            "",
+        ]
+    for other in models[2:]:
+        fo = metric(other, "fid")[0]
+        if fb > 0:
+            lines += [f"{other['name'].removeprefix('after, ')}: FID after / before {fo / fb:.2f}.", ""]
     return lines
 
 

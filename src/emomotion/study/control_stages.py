@@ -104,21 +104,31 @@ def control_entries(ctx: StudyContext) -> dict[str, list[Any]]:
             ablation.append(Entry(label, ckpt, plain))
             if c.guidance_scale > 0:
                 ablation.append(Entry(f"{label} + classifier guidance", ckpt, recipe(emotion_scale=None)))
+    labelled = _variant_stages(ctx, c.label_variant) if c.label_variant else headline[:1]
+    if not labelled:
+        from emomotion.errors import ConfigError
+
+        raise ConfigError(f"control.label_variant: no fine-tuned MDM stage for variant {c.label_variant!r}")
+    label_ckpt = _checkpoint(ctx, labelled[0])
+    own = label_ckpt == first  # the headline's own label, or another variant's
     ablation.append(
-        Entry("label, text only (scale 0)", first, recipe(emotion_scale=0.0, emotion_guidance_scale=0.0))
+        Entry("label, text only (scale 0)", label_ckpt, recipe(emotion_scale=0.0, emotion_guidance_scale=0.0))
     )
-    ablation.append(Entry("label", first, recipe(emotion_guidance_scale=0.0)))
-    ablation.append(Entry("label + classifier guidance (recipe)", first, recipe()))
+    ablation.append(Entry("label", label_ckpt, recipe(emotion_guidance_scale=0.0)))
+    ablation.append(Entry("label + classifier guidance" + (" (recipe)" if own else ""), label_ckpt, recipe()))
+    if c.training_ablation:
+        stages = _variant_stages(ctx, c.training_ablation)
+        if stages:
+            what = "recipe" if own else "label + classifier guidance"
+            ablation.append(
+                Entry(f"{what} without the training changes", _checkpoint(ctx, stages[0]), recipe())
+            )
+    if not own:
+        ablation.append(Entry(f"recipe ({c.headline} + classifier guidance)", first, recipe()))
     if c.smoothing != 0.0:
         ablation.append(Entry("recipe without output smoothing", first, recipe(smoothing=0.0)))
     if c.noise_scale != 1.0:
         ablation.append(Entry("recipe from unit noise (scale 1)", first, recipe(noise_scale=1.0)))
-    if c.training_ablation:
-        stages = _variant_stages(ctx, c.training_ablation)
-        if stages:
-            ablation.append(
-                Entry("recipe without the training changes", _checkpoint(ctx, stages[0]), recipe())
-            )
     for i in c.intensities:
         rows["intensity"].append(Entry(f"intensity {i:g}", first, recipe(intensity=i)))
     for sampler, n in c.samplers:
@@ -216,6 +226,14 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         base = tables["headline"][0]  # the base model with the recipe's sampling, no emotion
         forget = [Entry("before (base)", base.checkpoint, base.settings),
                   Entry("after (recipe model)", first.checkpoint, base.settings)]  # fmt: skip
+        kept = bool(load_checkpoint(first.checkpoint).config.get("keep_base"))
+        result["recipe_keeps_base"] = kept
+        others = [(f"after, {c.text_only} (the same fine-tune, base not kept)", c.text_only)] if kept else []
+        others += [(f"after, {c.label_variant} (the label fine-tune)", c.label_variant)]
+        for label, variant in others:
+            stages = _variant_stages(ctx, variant) if variant else []
+            if stages:
+                forget.append(Entry(label, _checkpoint(ctx, stages[0]), base.settings))
         rows = compare(forget, data=ctx.data / "base", evaluator=common["evaluator"], out=ctx.out / "eval" / "forgetting",
                        seed=ctx.cfg.seed, max_frames=ctx.cfg.max_frames, report=False, mm_texts=0, reps=1,
                        max_clips=c.forgetting_clips)  # fmt: skip

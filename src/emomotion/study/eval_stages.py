@@ -90,7 +90,7 @@ def _entries(ctx: StudyContext) -> list[Any]:
     from emomotion.generate import SamplingSettings
 
     e, c = ctx.cfg.eval, ctx.cfg.control
-    controlled = {c.headline, c.training_ablation} - {""} if c.enabled else set()
+    controlled = {c.headline, c.label_variant, c.training_ablation} - {""} if c.enabled else set()
     entries = []
     for name, record in ctx.state["stages"].items():
         result = record["result"]

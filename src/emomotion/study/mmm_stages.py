@@ -15,6 +15,7 @@ import logging
 from dataclasses import asdict, replace
 from typing import Any
 
+from emomotion.errors import ConfigError
 from emomotion.study.config import FinetuneVariant, StudyConfig
 from emomotion.study.runner import Stage, StudyContext
 from emomotion.study.stages import _inputs, _train_config, _training_inputs, _variant_train, early_stop_record
@@ -100,6 +101,12 @@ def mmm_base_stage(cfg: StudyConfig) -> Stage:
 
 def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
     name = f"mmm_{variant.name}"
+    if variant.keep_base:
+        raise ConfigError(f"MMM fine-tune {variant.name!r}: keep_base is MDM's only")
+    if variant.replay_target != "data":
+        raise ConfigError(
+            f"MMM fine-tune {variant.name!r}: replay_target 'teacher' is MDM's only (MMM replays data)"
+        )
 
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.training.finetune import FinetuneConfig

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import asdict, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,19 @@ def _source_input(ctx: StudyContext, name: str, spec: DataSpec) -> Path | None:
     return path
 
 
+def _fingerprint_dict(value: Any) -> dict[str, Any]:
+    """A config dataclass as a dict, less the late-added fields still at their default
+    (:data:`~emomotion.study.config.FINGERPRINT_IF_SET`)."""
+    out = asdict(value)
+    for f in fields(value):
+        if f.metadata.get("fingerprint") == "if_set" and getattr(value, f.name) == f.default:
+            del out[f.name]
+    return out
+
+
 def _inputs(**parts: Any) -> dict[str, Any]:
     """A stage's fingerprint inputs: named config parts (dataclasses become dicts)."""
-    return {k: asdict(v) if is_dataclass(v) else v for k, v in parts.items()}
+    return {k: _fingerprint_dict(v) if is_dataclass(v) else v for k, v in parts.items()}
 
 
 def build_stage(cfg: StudyConfig, name: str) -> Stage:
@@ -201,6 +211,8 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
                 ),
                 replay=ctx.data / "base" if variant.replay_ratio > 0 else None,
                 replay_ratio=variant.replay_ratio,
+                replay_target=variant.replay_target,  # type: ignore[arg-type]
+                keep_base=variant.keep_base,
                 train=replace(
                     _variant_train(ctx.cfg, variant, seed), length_buckets=ctx.cfg.mdm.length_buckets
                 ),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -195,7 +195,7 @@ class ReplayDataset(Dataset[MotionSample]):
     def __getitem__(self, index: int) -> MotionSample:
         if index < len(self.primary):
             return self.primary[index]
-        return self.replay[int(self.draws[index - len(self.primary)])]
+        return replace(self.replay[int(self.draws[index - len(self.primary)])], replay=True)
 
     def rng_state(self) -> tuple:
         return (self.primary.rng_state(), self.replay.rng_state())

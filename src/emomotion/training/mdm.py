@@ -1,11 +1,19 @@
 """Training and fine-tuning MDM: the diffusion loss on one batch, and the run that wires data, text
-encoder, model and diffusion into the shared loop."""
+encoder, model and diffusion into the shared loop.
+
+Replay against forgetting has two targets. ``data``: the replayed base clips are trained on like any
+other (their own clean motion is the target). ``teacher``: the frozen base model's prediction for the
+same noised clip, text and classifier-free-guidance drops is the target (learning without forgetting,
+Li & Hoiem 2017): the fine-tune is held to what the base model does on base data rather than re-fitted
+to that data with a small batch.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -49,8 +57,10 @@ class MDMTrainStep:
         std: torch.Tensor,
         geometric: GeometricLossWeights = GeometricLossWeights(),
         label_lr_scale: float = 1.0,
+        teacher: torch.nn.Module | None = None,
     ) -> None:
         self.model = model
+        self.teacher = teacher  # frozen; its prediction is the target of replayed clips
         self.label_lr_scale = label_lr_scale
         self.diffusion = diffusion
         self.text_encoder = text_encoder
@@ -72,16 +82,22 @@ class MDMTrainStep:
         t = torch.randint(0, self.diffusion.num_steps, (b,)).to(x0.device)
         noise = torch.randn(x0.shape).to(x0.device)
         xt = self.diffusion.q_sample(x0, t, noise)
-        pred = self.model(xt, t, self.condition(batch, x0.device), mask)
+        cond = self.condition(batch, x0.device)
+        target = x0
+        taught = None  # rows whose target is the teacher's prediction
+        if self.teacher is not None and batch.replay is not None and bool(batch.replay.any()):
+            taught = batch.replay.to(x0.device)
+            cond, target = self._teacher_target(cond, xt, t, x0, mask, taught)
+        pred = self.model(xt, t, cond, mask)
         m = mask[..., None].to(pred.dtype)
         frames = m.sum().clamp(min=1.0)
-        loss = ((pred.float() - x0) ** 2 * m).sum() / (frames * x0.shape[-1])
+        loss = ((pred.float() - target) ** 2 * m).sum() / (frames * x0.shape[-1])
         extra: dict[str, float] = {"mse": float(loss.detach())}
         g = self.geometric
         if g.position or g.velocity or g.foot_contact:
             mean, std = self.mean.to(x0.device), self.std.to(x0.device)
             pj = recover_joints_t(pred.float() * std + mean)  # (B, T, 22, 3)
-            tj = recover_joints_t(x0 * std + mean)
+            tj = recover_joints_t(target * std + mean)
             jm = m[..., None]
             if g.position:
                 pos = ((pj - tj) ** 2 * jm).sum() / (frames * 66)
@@ -96,6 +112,8 @@ class MDMTrainStep:
                 extra["velocity"] = float(vel.detach())
             if g.foot_contact:
                 contact = (x0 * std + mean)[..., FOOT_CONTACT] > 0.5  # (B, T, 4) from the data
+                if taught is not None:  # a prior on the prediction itself: not where the base is the target
+                    contact = contact & ~taught[:, None, None]
                 feet = pj[:, :, [*FEET_LEFT, *FEET_RIGHT]]  # the order of the contact features
                 slide = (feet[:, 1:] - feet[:, :-1]) ** 2  # (B, T-1, 4, 3)
                 cm = (contact[:, :-1] & mask[:, 1:, None] & mask[:, :-1, None])[..., None].to(pj.dtype)
@@ -103,6 +121,31 @@ class MDMTrainStep:
                 loss = loss + g.foot_contact * fc
                 extra["foot_contact"] = float(fc.detach())
         return loss, extra
+
+    def _teacher_target(
+        self,
+        cond: MotionCondition,
+        xt: torch.Tensor,
+        t: torch.Tensor,
+        x0: torch.Tensor,
+        mask: torch.Tensor,
+        replayed: torch.Tensor,
+    ) -> tuple[MotionCondition, torch.Tensor]:
+        """Decide the batch's classifier-free-guidance drops here (the student would draw its own), so
+        that the teacher predicts the replayed rows under exactly the student's condition; those
+        predictions replace the rows' clean motion as the target."""
+        assert self.teacher is not None
+        cfg = getattr(self.model, "module", self.model).cfg  # the student's rates (unwrapped from DDP)
+        b = xt.shape[0]
+        drop_text = torch.rand(b, device=xt.device) < cfg.cond_mask_prob
+        drop_emotion = torch.rand(b, device=xt.device) < cfg.emotion_mask_prob
+        cond = replace(cond, drop_text=drop_text, drop_emotion=drop_emotion)
+        self.teacher.to(xt.device)
+        with torch.no_grad():
+            taught = self.teacher(xt[replayed], t[replayed], cond.select(replayed), mask[replayed])
+        target = x0.clone()
+        target[replayed] = taught.float()
+        return cond, target
 
 
 @dataclass(frozen=True)
@@ -125,7 +168,10 @@ class MDMRun:
     add_emotion_conditioning: bool = False
     replay: Path | None = None  # fine-tuning: base dataset replayed against forgetting
     replay_ratio: float = 0.0
+    replay_target: Literal["data", "teacher"] = "data"  # what a replayed clip is fitted to (module doc)
     label_lr_scale: float = 1.0  # the emotion-label table learns at this multiple of the learning rate
+    # fine-tuning: keep a frozen copy of the base, which answers requests without an emotion (MDMConfig)
+    keep_base: bool = False
 
     def __post_init__(self) -> None:
         if not self.label_lr_scale > 0:
@@ -134,6 +180,13 @@ class MDMRun:
             raise ConfigError("fine-tuning strategies and replay need a base checkpoint (init_from)")
         if (self.replay is None) != (self.replay_ratio == 0.0):
             raise ConfigError("replay needs both a dataset and a ratio in (0, 1)")
+        if self.replay_target not in ("data", "teacher"):
+            raise ConfigError(f"replay_target must be 'data' or 'teacher', got {self.replay_target!r}")
+        if self.keep_base and (self.init_from is None or self.replay is not None):
+            raise ConfigError(
+                "keep_base fine-tunes a base checkpoint (init_from) without replay: the kept base answers "
+                "the base corpus's prompts"
+            )
 
 
 def freeze_patterns(num_layers: int, frozen_layers: int | None = None) -> tuple[str, ...]:
@@ -167,6 +220,8 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
         cfg = dataclass_from(MDMConfig, base.config)
         if run.add_emotion_conditioning and cfg.num_emotions == 0:
             cfg = replace(cfg, num_emotions=len(EMOTIONS))
+        base_kept = cfg.keep_base  # a fine-tune of a fine-tune that kept its base keeps that base
+        cfg = replace(cfg, keep_base=cfg.keep_base or run.keep_base)
         diffusion_cfg = dataclass_from(DiffusionConfig, (base.extra or {}).get("diffusion", {}))
     else:
         cfg = preset(
@@ -176,18 +231,30 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     torch.manual_seed(run.train.seed)  # initial weights are part of the run's seed
     model = MDM(cfg)
     if base is not None:
-        missing, _ = model.load_state_dict(base.build_model(use_ema=True).state_dict(), strict=False)
-        if any(not k.startswith("embed_emotion.") for k in missing):
-            raise ConfigError(f"base checkpoint lacks weights {missing[:5]}", path=base.path)
-        if missing:  # a new label table starts at zero: the fine-tune starts exactly at the base model
+        base_state = base.build_model(use_ema=True).state_dict()
+        missing, _ = model.load_state_dict(base_state, strict=False)
+        new = [k for k in missing if not k.startswith("base_copy.")]
+        if any(not k.startswith("embed_emotion.") for k in new):
+            raise ConfigError(f"base checkpoint lacks weights {new[:5]}", path=base.path)
+        if new:  # a new label table starts at zero: the fine-tune starts exactly at the base model
             torch.nn.init.zeros_(model.embed_emotion.weight)
+        kept = model.base_copy
+        if kept is not None and not base_kept:
+            kept.load_state_dict(base_state, strict=False)
+            if new:
+                torch.nn.init.zeros_(kept.embed_emotion.weight)
+        model.base_copy = None  # the strategy applies to the fine-tuned weights only
         apply_strategy(model, run.finetune)
-        if missing:
+        model.base_copy = kept
+        if new:
             model.embed_emotion.requires_grad_(True)
     diffusion = GaussianDiffusion(diffusion_cfg)
     mean = torch.as_tensor(dataset.mean, dtype=torch.float32)
     std = torch.as_tensor(dataset.std, dtype=torch.float32)
-    step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric, run.label_lr_scale)
+    teacher = None
+    if base is not None and run.replay is not None and run.replay_target == "teacher":
+        teacher = base.build_model(use_ema=True).eval().requires_grad_(False)
+    step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric, run.label_lr_scale, teacher)
     extra = {
         "diffusion": asdict(diffusion_cfg),
         "train": asdict(run.train),
@@ -195,8 +262,13 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
         "init_from": str(run.init_from) if run.init_from else None,
         "geometric": asdict(run.geometric),
         "label_lr_scale": run.label_lr_scale,
+        "keep_base": cfg.keep_base,
         "finetune": asdict(run.finetune) if base is not None else None,
-        "replay": {"data": str(run.replay), "ratio": run.replay_ratio} if run.replay else None,
+        "replay": (
+            {"data": str(run.replay), "ratio": run.replay_ratio, "target": run.replay_target}
+            if run.replay
+            else None
+        ),
     }
 
     def make_checkpoint(
