@@ -263,10 +263,6 @@ class MDM(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def routes_emotion(self) -> bool:
-        """Whether a sample's emotion request chooses its weights (``keep_base``)."""
-        return self.base_copy is not None
-
 
 def build_from_config(config: Mapping[str, Any]) -> MDM:
     """The checkpoint registry's factory for kind ``mdm``."""
