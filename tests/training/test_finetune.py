@@ -323,7 +323,8 @@ def test_a_kept_base_answers_requests_without_an_emotion():
                                    model._denoise(x, t, MotionCondition(text, drop_text=asked, drop_emotion=asked), mask))  # fmt: skip
 
 
-def test_a_fine_tune_that_keeps_its_base_samples_base_prompts_as_the_base(datasets, base, tmp_path):
+def test_a_fine_tune_that_keeps_its_base_samples_base_prompts_as_the_base(datasets, base, tmp_path, caplog):
+    from emomotion.evaluation.generators import CheckpointGenerator
     from emomotion.generate import GenerateRequest, MotionGenerator, SamplingSettings
 
     run = finetune(datasets, base, tmp_path / "k", steps=4, keep_base=True, add_emotion_conditioning=True)
@@ -342,6 +343,9 @@ def test_a_fine_tune_that_keeps_its_base_samples_base_prompts_as_the_base(datase
         return np.stack([m.features for m in MotionGenerator(ckpt)(request)])
 
     np.testing.assert_allclose(sample(tuned, ()), sample(plain, ()), atol=1e-5)
+    with caplog.at_level("WARNING"):  # an evaluation that asks for no emotion measures the base: said
+        CheckpointGenerator(tuned, SamplingSettings(sampler="ddim", steps=10, emotion_scale=0.0))
+    assert "keeps its base" in caplog.text
     assert np.abs(sample(tuned, ("Sadness",)) - sample(plain, ())).mean() > 1e-3
     with pytest.raises(ConfigError, match="keep_base"):
         finetune(datasets, base, tmp_path / "r", keep_base=True, replay=datasets[1], replay_ratio=0.5)

@@ -4,11 +4,14 @@ The evaluator takes motions, not models; this module adapts the one generation p
 (:class:`emomotion.generate.MotionGenerator`) to that function. Each call is one batch: clips of
 different lengths are padded and masked, and come back de-normalised, cut to each length. The
 emotion a caption names is the label of models with emotion conditioning and the target of
-classifier guidance; text-only models read the caption alone.
+classifier guidance; text-only models read the caption alone. A model that kept its base
+(``keep_base``) is asked for the caption's emotion only where the settings use one (a label scale or
+classifier guidance); otherwise its base copy answers, as it does for any request without an emotion.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ import torch
 from emomotion.checkpoint import Checkpoint
 from emomotion.data.emotions import EMOTION_INDEX, emotions_in_caption
 from emomotion.generate import MotionGenerator, SamplingSettings
+
+log = logging.getLogger(__name__)
 
 
 def caption_emotion(text: str) -> int:
@@ -37,6 +42,12 @@ class CheckpointGenerator:
         self.generator = MotionGenerator(checkpoint, device)
         self.ckpt = self.generator.ckpt
         self.settings = self.generator.check(settings)
+        if self.ckpt.config.get("keep_base") and not self.uses_emotion:
+            log.warning(
+                "%s keeps its base and these settings ask for no emotion (no label scale, no classifier "
+                "guidance): every prompt is answered by the base copy",
+                self.ckpt.path,
+            )
 
     @property
     def label(self) -> str:
