@@ -173,6 +173,11 @@ class MotionGenerator:
         return int(config.get("num_emotions", 0) or 0) if isinstance(config, dict) else 0
 
     @property
+    def keeps_base(self) -> bool:
+        """Whether the (MDM) model kept its base: a request without an emotion is answered by the base copy."""
+        return self.kind == "mdm" and bool(self.ckpt.config.get("keep_base"))
+
+    @property
     def default_steps(self) -> int:
         return self.defaults.steps
 
@@ -192,7 +197,7 @@ class MotionGenerator:
             if guidance != 1.0 and self.defaults.guidance == 1.0:
                 log.warning("this model was trained without text dropout: guidance %g ignored", guidance)
                 guidance = 1.0
-        elif labelled and not self.num_emotions and not self.ckpt.config.get("keep_base"):
+        elif labelled and not self.num_emotions and not self.keeps_base:
             raise ConfigError(
                 "this model has no emotion conditioning: put the emotion in the text, or steer with an "
                 "emotion classifier (--emotion-guidance)"
@@ -279,7 +284,7 @@ class MotionGenerator:
         mask = torch.arange(t, device=self.device)[None, :] < n[:, None]  # (B, T)
         use_label = labels is not None and self.num_emotions > 0 and s.emotion_scale != 0.0
         # a model that kept its base routes by the emotion asked for, even when its label is not used
-        routed = labels is not None and not use_label and getattr(self.model, "base_copy", None) is not None
+        routed = labels is not None and not use_label and self.keeps_base
         cond = MotionCondition(
             self.encoder.encode(list(texts), device=self.device),
             emotion=labels if use_label or routed else None,

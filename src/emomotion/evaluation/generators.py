@@ -42,7 +42,7 @@ class CheckpointGenerator:
         self.generator = MotionGenerator(checkpoint, device)
         self.ckpt = self.generator.ckpt
         self.settings = self.generator.check(settings)
-        if self.ckpt.config.get("keep_base") and not self.uses_emotion:
+        if self.generator.keeps_base and not self.uses_emotion:
             log.warning(
                 "%s keeps its base and these settings ask for no emotion (no label scale, no classifier "
                 "guidance): every prompt is answered by the base copy",
