@@ -281,3 +281,32 @@ def test_the_label_lever_rows_come_from_the_label_variant(tmp_path):
     missing = study_from_dict({**sources, "control": {**control, "label_variant": "nope"}})
     with pytest.raises(ConfigError, match="label_variant"):
         control_entries(StudyContext(missing, tmp_path, state))
+
+
+def test_every_measurement_reruns_when_a_setting_it_reads_changes_and_no_training_does():
+    """The emotion-control, MMM-decoding and prompt settings reach the measurements' fingerprints
+    (the control study once kept its old results after its guide scale changed)."""
+    from emomotion.study.plan import study_stages
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}}
+    control = {"enabled": True, "headline": "h", "guidance_scale": 0.2}
+    mmm = {"finetune": [{"name": "label"}], "headline": "label"}
+    mdm = {"finetune": [{"name": "h"}]}
+    plain = study_from_dict({**sources, "mdm": mdm, "mmm": mmm, "control": control})
+    edits = {
+        "guide scale": {**sources, "mdm": mdm, "mmm": mmm, "control": {**control, "guidance_scale": 0.1}},
+        "MMM guidance rows": {
+            **sources,
+            "mdm": mdm,
+            "mmm": {**mmm, "guidance_rows": [1.0]},
+            "control": control,
+        },
+        "prompts": {**sources, "mdm": mdm, "mmm": mmm, "control": control, "prompts": ["a person waves"]},
+    }
+    before = {s.name: s for s in study_stages(plain)}
+    measurements = {name for name, s in before.items() if s.rerun}
+    assert {"eval", "control_eval", "results"} <= measurements
+    for what, edited in edits.items():
+        after = {s.name: s.fingerprint for s in study_stages(study_from_dict(edited))}
+        changed = {name for name, s in before.items() if name in after and after[name] != s.fingerprint}
+        assert changed == measurements & set(after), what

@@ -10,7 +10,6 @@ whose accuracy on the real test clips is the real row beside them.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +242,6 @@ def control_eval_stage(cfg: StudyConfig) -> Stage:
         result["guide_real"] = [r.to_dict() for r in guide_real]
         return result
 
-    inputs = {"control": asdict(cfg.control)}
+    # fingerprinted by the plan with every measurement setting (study.plan.measurement_settings)
     return Stage("control_eval", run, "evaluate emotion control: headline, levers, intensity, samplers",
-                 inputs, rerun=True)  # fmt: skip
+                 None, rerun=True)  # fmt: skip

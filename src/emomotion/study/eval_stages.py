@@ -158,9 +158,8 @@ def eval_stage(cfg: StudyConfig) -> Stage:
         write_report(results, out)
         return {"report": str(out / "report.md"), "rows": [r.to_dict() for r in results]}
 
-    return Stage(
-        "eval", run, "evaluate every model on the emotion set's test split", _inputs(e=cfg.eval), rerun=True
-    )
+    # fingerprinted by the plan with every measurement setting (study.plan.measurement_settings)
+    return Stage("eval", run, "evaluate every model on the emotion set's test split", None, rerun=True)
 
 
 def _steps(ctx: StudyContext, entry: Any) -> int:

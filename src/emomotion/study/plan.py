@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from emomotion.study.config import StudyConfig
 from emomotion.study.control_stages import control_eval_stage, guide_classifier_stage
@@ -10,7 +11,7 @@ from emomotion.study.eval_stages import classifier_stage, eval_stage, evaluator_
 from emomotion.study.mmm_stages import diagnose_stage, mmm_base_stage, mmm_finetune_stage, vq_base_stage
 from emomotion.study.results import prompts_stage, results_stage
 from emomotion.study.runner import Stage
-from emomotion.study.stages import build_stage, mdm_base_stage, mdm_finetune_stage
+from emomotion.study.stages import build_stage, fingerprint_dict, mdm_base_stage, mdm_finetune_stage
 
 
 def study_stages(cfg: StudyConfig) -> list[Stage]:
@@ -37,14 +38,25 @@ def study_stages(cfg: StudyConfig) -> list[Stage]:
     if cfg.prompts:
         evaluation.append(prompts_stage(cfg))
     evaluation.append(results_stage(cfg))
+    settings = measurement_settings(cfg)
     for stage in evaluation:
         stages.append(
             Stage(
-                stage.name,
-                stage.fn,
-                stage.description,
-                {"own": asdict(cfg.eval), "upstream": upstream},
-                rerun=True,
+                stage.name, stage.fn, stage.description, {"own": settings, "upstream": upstream}, rerun=True
             )
         )
     return stages
+
+
+def measurement_settings(cfg: StudyConfig) -> dict[str, Any]:
+    """What the measurements read besides the trained models, so that editing any of it reruns them:
+    the evaluation, the emotion-control study, the MMM headline's decoding and the prompt grid (the
+    training stages leave these out of their own fingerprints)."""
+    mmm = {k: getattr(cfg.mmm, k) for k in ("headline", "guidance_rows", "headline_guidance")}
+    return {
+        "eval": asdict(cfg.eval),
+        "control": fingerprint_dict(cfg.control),
+        "mmm": mmm,
+        "prompts": list(cfg.prompts),
+        "prompt_seconds": cfg.prompt_seconds,
+    }

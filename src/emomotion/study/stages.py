@@ -34,7 +34,7 @@ def _source_input(ctx: StudyContext, name: str, spec: DataSpec) -> Path | None:
     return path
 
 
-def _fingerprint_dict(value: Any) -> dict[str, Any]:
+def fingerprint_dict(value: Any) -> dict[str, Any]:
     """A config dataclass as a dict, less the late-added fields still at their default
     (:data:`~emomotion.study.config.FINGERPRINT_IF_SET`)."""
     out = asdict(value)
@@ -46,7 +46,7 @@ def _fingerprint_dict(value: Any) -> dict[str, Any]:
 
 def _inputs(**parts: Any) -> dict[str, Any]:
     """A stage's fingerprint inputs: named config parts (dataclasses become dicts)."""
-    return {k: _fingerprint_dict(v) if is_dataclass(v) else v for k, v in parts.items()}
+    return {k: fingerprint_dict(v) if is_dataclass(v) else v for k, v in parts.items()}
 
 
 def build_stage(cfg: StudyConfig, name: str) -> Stage:
