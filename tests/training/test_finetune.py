@@ -229,11 +229,11 @@ def test_explicit_drops_replace_the_random_ones_in_training():
     text = TextEmbedding(torch.randn(6, 8), torch.randn(6, 3, 8), torch.ones(6, 3, dtype=torch.bool))
     decided = torch.tensor([True, False, True, False, False, False])
     cond = MotionCondition(text, drop_text=decided, drop_emotion=torch.zeros(6, dtype=torch.bool))
-    assert all(torch.equal(model._drops(cond, 6, torch.device("cpu"))[0], decided) for _ in range(20))
-    undecided = model._drops(MotionCondition(text), 4000, torch.device("cpu"))[0]
+    assert all(torch.equal(model.guidance_drops(cond, 6, torch.device("cpu"))[0], decided) for _ in range(20))
+    undecided = model.guidance_drops(MotionCondition(text), 4000, torch.device("cpu"))[0]
     assert 0.05 < undecided.float().mean() < 0.15  # the config's rate of 0.1 where the caller says nothing
     model.eval()
-    assert not model._drops(MotionCondition(text), 50, torch.device("cpu"))[0].any()
+    assert not model.guidance_drops(MotionCondition(text), 50, torch.device("cpu"))[0].any()
 
 
 def _teacher_step(base: Path, datasets, target: str):

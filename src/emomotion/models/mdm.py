@@ -156,7 +156,7 @@ class MDM(nn.Module):
         if cfg.keep_base:
             self.base_copy = MDM(replace(cfg, keep_base=False)).requires_grad_(False)
 
-    def _drops(
+    def guidance_drops(
         self, cond: MotionCondition, b: int, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(drop text, drop emotion) per sample: the condition's own where it says; in training, where it
@@ -211,7 +211,7 @@ class MDM(nn.Module):
     ) -> torch.Tensor:
         """The fine-tuned (or only) weights' prediction."""
         b = x.shape[0]
-        drop_text, drop_emotion = self._drops(cond, b, x.device)
+        drop_text, drop_emotion = self.guidance_drops(cond, b, x.device)
         time_emb = self.embed_timestep(timesteps)  # (1, B, d)
         cond_emb = torch.zeros_like(time_emb)  # emotion (and, for trans_enc, text) added here
         if self.cfg.num_emotions > 0 and cond.emotion is not None:

@@ -135,10 +135,8 @@ class MDMTrainStep:
         that the teacher predicts the replayed rows under exactly the student's condition; those
         predictions replace the rows' clean motion as the target."""
         assert self.teacher is not None
-        cfg = getattr(self.model, "module", self.model).cfg  # the student's rates (unwrapped from DDP)
-        b = xt.shape[0]
-        drop_text = torch.rand(b, device=xt.device) < cfg.cond_mask_prob
-        drop_emotion = torch.rand(b, device=xt.device) < cfg.emotion_mask_prob
+        student = getattr(self.model, "module", self.model)  # unwrapped from DDP
+        drop_text, drop_emotion = student.guidance_drops(cond, xt.shape[0], xt.device)
         cond = replace(cond, drop_text=drop_text, drop_emotion=drop_emotion)
         self.teacher.to(xt.device)
         with torch.no_grad():
@@ -231,7 +229,8 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     torch.manual_seed(run.train.seed)  # initial weights are part of the run's seed
     model = MDM(cfg)
     if base is not None:
-        base_state = base.build_model(use_ema=True).state_dict()
+        base_model = base.build_model(use_ema=True)
+        base_state = base_model.state_dict()
         missing, _ = model.load_state_dict(base_state, strict=False)
         new = [k for k in missing if not k.startswith("base_copy.")]
         if any(not k.startswith("embed_emotion.") for k in new):
@@ -253,7 +252,7 @@ def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None)
     std = torch.as_tensor(dataset.std, dtype=torch.float32)
     teacher = None
     if base is not None and run.replay is not None and run.replay_target == "teacher":
-        teacher = base.build_model(use_ema=True).eval().requires_grad_(False)
+        teacher = base_model.eval().requires_grad_(False)  # the model's weights are copies of it
     step = MDMTrainStep(model, diffusion, encoder, mean, std, run.geometric, run.label_lr_scale, teacher)
     extra = {
         "diffusion": asdict(diffusion_cfg),
