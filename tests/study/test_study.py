@@ -250,6 +250,59 @@ def test_keep_base_and_the_replay_target_reach_the_run_and_keep_old_fingerprints
         mmm_finetune_stage(mmm, mmm.mmm.finetune[0])
 
 
+def test_a_weights_of_variant_is_its_source_run_without_the_kept_base_and_trains_nothing(tmp_path):
+    import torch
+
+    from emomotion.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from emomotion.configs import config_dict
+    from emomotion.models.mdm import MDM, preset
+    from emomotion.study.mmm_stages import mmm_finetune_stage
+    from emomotion.study.plan import study_stages
+    from emomotion.study.runner import StudyContext
+    from emomotion.text.base import TextEncoderSpec
+
+    sources = {"name": "x", "base": {"source": "s"}, "emotion": {"source": "s"}, "mmm": {"enabled": False}}
+    alone = {"name": "full", "weights_of": "kept", "seeds": [1]}
+    kept = {"name": "kept", "keep_base": True, "steps": 300, "seeds": [0, 1]}
+    mdm = {"diffusion_steps": [50], "finetune": [alone, kept]}
+    cfg = study_from_dict({**sources, "mdm": mdm})
+    stages = {s.name: s for s in study_stages(cfg)}
+    names = [n for n in stages if n.startswith(("mdm_kept", "mdm_full"))]
+    assert names == ["mdm_kept_50_s0", "mdm_kept_50_s1", "mdm_full_50_s1"]  # after the run it comes from
+    longer = study_from_dict({**sources, "mdm": {**mdm, "finetune": [alone, {**kept, "steps": 600}]}})
+    assert {s.name: s for s in study_stages(longer)}["mdm_full_50_s1"].fingerprint != stages[
+        "mdm_full_50_s1"
+    ].fingerprint
+
+    torch.manual_seed(0)
+    model = MDM(preset("tiny", text_dim=8, keep_base=True))
+    ckpt = Checkpoint("mdm", config_dict(model.cfg), model.state_dict(), torch.zeros(263), torch.ones(263),
+                      TextEncoderSpec(), 300, None, {"keep_base": True})  # fmt: skip
+    path = save_checkpoint(tmp_path / "kept.safetensors", ckpt)
+    state = {
+        "stages": {"mdm_kept_50_s1": {"result": {"checkpoint": str(path), "variant": "kept", "seed": 1}}}
+    }
+    result = stages["mdm_full_50_s1"].fn(StudyContext(cfg, tmp_path, state))
+    assert (result["variant"], result["seed"], result["weights_of"]) == ("full", 1, "mdm_kept_50_s1")
+    weights = load_checkpoint(result["checkpoint"])
+    assert Path(result["checkpoint"]).name == "step00000300.safetensors" and not weights.config["keep_base"]
+    saved = {k for k in load_checkpoint(path).model_state if not k.startswith("base_copy.")}
+    assert set(weights.model_state) == saved and len(saved) < len(load_checkpoint(path).model_state)
+    weights.build_model()  # a plain MDM
+    for bad in (
+        [{**alone, "weights_of": "nope"}, kept],
+        [alone, {**kept, "keep_base": False}],
+        [{**alone, "keep_base": True}, kept],
+        [{**alone, "seeds": [2]}, kept],
+        [{**alone, "on": [50]}, kept],
+    ):
+        with pytest.raises(ConfigError, match=r"variant 'full': (weights_of|the weights)"):
+            study_from_dict({**sources, "mdm": {**mdm, "finetune": bad}})
+    mmm = study_from_dict({**sources, "mmm": {"finetune": [{"name": "m", "weights_of": "kept"}]}})
+    with pytest.raises(ConfigError, match="MDM's only"):
+        mmm_finetune_stage(mmm, mmm.mmm.finetune[0])
+
+
 def test_the_label_lever_rows_come_from_the_label_variant(tmp_path):
     from emomotion.study.control_stages import control_entries
     from emomotion.study.runner import StudyContext

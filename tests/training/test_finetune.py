@@ -14,7 +14,7 @@ from emomotion.checkpoint import load_checkpoint
 from emomotion.data.build import BuildConfig, build_dataset
 from emomotion.data.dataset import DatasetConfig, MotionDataset, collate
 from emomotion.data.splits import SplitConfig
-from emomotion.errors import ConfigError
+from emomotion.errors import CheckpointError, ConfigError
 from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, preset
 from emomotion.sampling.diffusion import DiffusionConfig, GaussianDiffusion
@@ -321,6 +321,25 @@ def test_a_kept_base_answers_requests_without_an_emotion():
     with torch.no_grad():  # training runs the fine-tuned weights for every row
         torch.testing.assert_close(model(x, t, MotionCondition(text, drop_text=asked, drop_emotion=asked), mask),
                                    model._denoise(x, t, MotionCondition(text, drop_text=asked, drop_emotion=asked), mask))  # fmt: skip
+
+
+def test_a_kept_fine_tune_without_its_base_is_the_same_run_without_keep_base(datasets, base, tmp_path):
+    from emomotion.checkpoint import save_checkpoint
+    from emomotion.training.mdm import without_kept_base
+
+    kw = {"steps": 4, "add_emotion_conditioning": True}
+    kept = load_checkpoint(run_mdm(finetune(datasets, base, tmp_path / "k", keep_base=True, **kw)))
+    plain = load_checkpoint(run_mdm(finetune(datasets, base, tmp_path / "p", **kw)))
+    alone = load_checkpoint(save_checkpoint(tmp_path / "alone.safetensors", without_kept_base(kept)))
+    assert kept.ema_state and any(k.startswith("base_copy.") for k in kept.ema_state)
+    for mine, theirs in ((alone.model_state, plain.model_state), (alone.ema_state, plain.ema_state)):
+        assert mine.keys() == theirs.keys()
+        for key, value in theirs.items():
+            assert torch.equal(mine[key], value), key
+    assert alone.config == plain.config and not alone.config["keep_base"]
+    assert alone.extra.pop("weights_of") == str(kept.path) and alone.extra == plain.extra
+    with pytest.raises(CheckpointError, match="keep_base"):
+        without_kept_base(plain)
 
 
 def test_a_fine_tune_that_keeps_its_base_samples_base_prompts_as_the_base(datasets, base, tmp_path, caplog):

@@ -52,6 +52,9 @@ class FinetuneVariant:
     lora_rank: int = 8
     # MDM: keep a frozen copy of the base that answers requests without an emotion (no replay then)
     keep_base: bool = field(default=False, metadata=FINGERPRINT_IF_SET)
+    # MDM: no training of its own: the named keep_base variant's fine-tuned weights without the kept base
+    # (what that run without keep_base trains, bit for bit), for each of this variant's seeds (its own)
+    weights_of: str = field(default="", metadata=FINGERPRINT_IF_SET)
     add_emotion_conditioning: bool = False  # MDM and MMM: a label table beside the text
     label_lr_scale: float = 1.0  # MDM and MMM: the label table learns at this multiple of lr
     lr_schedule: str = "constant"  # constant | cosine (after any warm-up)
@@ -109,6 +112,21 @@ class MDMStudy:
             raise ConfigError(
                 f"mdm.length_buckets must be in [0, {MAX_LENGTH_BUCKETS}], got {self.length_buckets}"
             )
+        variants = {v.name: v for v in self.finetune}
+        for v in self.finetune:
+            if not v.weights_of:
+                continue
+            source = variants.get(v.weights_of)
+            if source is None or not source.keep_base or source.weights_of:
+                raise ConfigError(
+                    f"fine-tune variant {v.name!r}: weights_of must name a trained variant with keep_base, "
+                    f"not {v.weights_of!r}"
+                )
+            if v.keep_base or not set(v.seeds) <= set(source.seeds) or v.on != source.on:
+                raise ConfigError(
+                    f"fine-tune variant {v.name!r}: the weights of {source.name!r} come without keep_base, "
+                    f"on its diffusion bases ({list(source.on)}) and from its seeds ({list(source.seeds)})"
+                )
 
 
 @dataclass(frozen=True)

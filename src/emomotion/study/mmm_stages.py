@@ -101,8 +101,8 @@ def mmm_base_stage(cfg: StudyConfig) -> Stage:
 
 def mmm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant) -> Stage:
     name = f"mmm_{variant.name}"
-    if variant.keep_base:
-        raise ConfigError(f"MMM fine-tune {variant.name!r}: keep_base is MDM's only")
+    if variant.keep_base or variant.weights_of:
+        raise ConfigError(f"MMM fine-tune {variant.name!r}: keep_base and weights_of are MDM's only")
     if variant.replay_target != "data":
         raise ConfigError(
             f"MMM fine-tune {variant.name!r}: replay_target 'teacher' is MDM's only (MMM replays data)"

@@ -18,7 +18,9 @@ def study_stages(cfg: StudyConfig) -> list[Stage]:
     """Every stage of ``cfg``, in order: data, MDM, MMM, instruments, evaluation, report."""
     stages = [build_stage(cfg, "base"), build_stage(cfg, "emotion")]
     stages += [mdm_base_stage(cfg, n) for n in cfg.mdm.diffusion_steps]
-    for variant in cfg.mdm.finetune:
+    trained = [v for v in cfg.mdm.finetune if not v.weights_of]
+    derived = [v for v in cfg.mdm.finetune if v.weights_of]  # after the runs they come from
+    for variant in trained + derived:
         for n in cfg.mdm.diffusion_steps:
             if not variant.on or n in variant.on:
                 stages += [mdm_finetune_stage(cfg, variant, n, s) for s in variant.seeds]

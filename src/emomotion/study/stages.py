@@ -186,6 +186,8 @@ def mdm_base_stage(cfg: StudyConfig, diffusion_steps: int) -> Stage:
 
 def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_steps: int, seed: int) -> Stage:
     name = f"mdm_{variant.name}_{diffusion_steps}_s{seed}"
+    if variant.weights_of:
+        return _weights_alone_stage(cfg, variant, diffusion_steps, seed)
 
     def run(ctx: StudyContext) -> dict[str, Any]:
         from emomotion.checkpoint import load_checkpoint
@@ -236,4 +238,29 @@ def mdm_finetune_stage(cfg: StudyConfig, variant: FinetuneVariant, diffusion_ste
     }
     return Stage(
         name, run, f"fine-tune MDM-{diffusion_steps} on the emotion set ({variant.name}, seed {seed})", inputs
+    )
+
+
+def _weights_alone_stage(
+    cfg: StudyConfig, variant: FinetuneVariant, diffusion_steps: int, seed: int
+) -> Stage:
+    """``variant.weights_of``'s run (a fine-tune that kept its base) as its fine-tuned weights alone: no
+    training, the checkpoint that run without ``keep_base`` would write."""
+    name = f"mdm_{variant.name}_{diffusion_steps}_s{seed}"
+    source = next(v for v in cfg.mdm.finetune if v.name == variant.weights_of)
+    trained = mdm_finetune_stage(cfg, source, diffusion_steps, seed)
+
+    def run(ctx: StudyContext) -> dict[str, Any]:
+        from emomotion.checkpoint import checkpoint_name, load_checkpoint, save_checkpoint
+        from emomotion.training.mdm import without_kept_base
+
+        result = ctx.result(trained.name)
+        kept = load_checkpoint(result["checkpoint"])
+        (ctx.runs / name).mkdir(parents=True, exist_ok=True)
+        ckpt = save_checkpoint(ctx.runs / name / checkpoint_name(kept.step), without_kept_base(kept))
+        return {**result, "checkpoint": str(ckpt), "variant": variant.name, "weights_of": trained.name}
+
+    inputs = {"weights_of": trained.inputs, "variant": variant.name}
+    return Stage(
+        name, run, f"the {source.name} fine-tune's weights without its kept base (seed {seed})", inputs
     )

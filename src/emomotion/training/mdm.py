@@ -21,7 +21,7 @@ from emomotion.checkpoint import Checkpoint, load_checkpoint
 from emomotion.configs import config_dict, dataclass_from
 from emomotion.data.dataset import DatasetConfig, MotionBatch, MotionDataset
 from emomotion.data.emotions import EMOTIONS
-from emomotion.errors import ConfigError
+from emomotion.errors import CheckpointError, ConfigError
 from emomotion.features import FOOT_CONTACT, recover_joints_t
 from emomotion.models.condition import MotionCondition
 from emomotion.models.mdm import MDM, MDMConfig, preset
@@ -195,6 +195,28 @@ def freeze_patterns(num_layers: int, frozen_layers: int | None = None) -> tuple[
         raise ConfigError(f"frozen layers must be in [0, {num_layers}], got {k}")
     layers = [rf"seqTrans(Encoder|Decoder)\.layers\.{i}\." for i in range(k)]
     return (r"input_process\.", r"embed_text\.", r"embed_timestep\.", *layers)
+
+
+def without_kept_base(ckpt: Checkpoint) -> Checkpoint:
+    """An MDM fine-tune that kept its base (``keep_base``) as its fine-tuned weights alone: the checkpoint
+    the same run without ``keep_base`` writes, bit for bit. The kept copy is frozen, trains nothing, and
+    the run's random draws do not depend on it (the loop reseeds after the model is built), so one run
+    gives both; ``extra["weights_of"]`` names the checkpoint it came from."""
+    if ckpt.kind != "mdm" or not ckpt.config.get("keep_base"):
+        raise CheckpointError("not an MDM fine-tune that keeps its base (keep_base)", path=ckpt.path)
+
+    def alone(state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+        return None if state is None else {k: v for k, v in state.items() if not k.startswith("base_copy.")}
+
+    extra = {**(ckpt.extra or {}), "keep_base": False, "weights_of": str(ckpt.path) if ckpt.path else None}
+    return replace(
+        ckpt,
+        config={**ckpt.config, "keep_base": False},
+        model_state=alone(ckpt.model_state),
+        ema_state=alone(ckpt.ema_state),
+        extra=extra,
+        path=None,
+    )
 
 
 def run_mdm(run: MDMRun, *, resume: bool = False, stop_after: int | None = None) -> Path:
