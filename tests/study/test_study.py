@@ -363,3 +363,16 @@ def test_every_measurement_reruns_when_a_setting_it_reads_changes_and_no_trainin
         after = {s.name: s.fingerprint for s in study_stages(study_from_dict(edited))}
         changed = {name for name, s in before.items() if name in after and after[name] != s.fingerprint}
         assert changed == measurements & set(after), what
+
+
+def test_the_shipped_study_config_loads_and_plans_its_stages():
+    from emomotion.study.plan import study_stages
+
+    cfg = load_study_config(Path(__file__).parents[2] / "study" / "bandai.toml")
+    names = [s.name for s in study_stages(cfg)]
+    assert len(names) == len(set(names))
+    headline = [n for n in names if n.startswith(f"mdm_{cfg.control.headline}_")]
+    assert len(headline) >= 3  # the headline's seeds
+    for variant in (v for v in cfg.mdm.finetune if v.weights_of):  # after the runs they come from
+        source = max(names.index(n) for n in names if n.startswith(f"mdm_{variant.weights_of}_"))
+        assert min(names.index(n) for n in names if n.startswith(f"mdm_{variant.name}_")) > source
