@@ -45,3 +45,17 @@ def test_forgetting_of_a_recipe_that_keeps_its_base_shows_the_fine_tuned_weights
     assert "full (the same fine-tune, base not kept): FID after / before 10.00." in lines
     assert "label (the label fine-tune): FID after / before 1.50." in lines
     assert not any("by construction" in line for line in _forgetting(rows[:2]))
+
+
+def test_the_training_time_of_a_resumed_run_adds_up_its_sittings(tmp_path):
+    from emomotion.study.results import _training_time
+
+    rows = ["step,loss,seconds", "10,1.0,5.0", "20,1.0,60.0", "30,1.0,4.0", "40,1.0,120.0"]
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n")
+    result = {"checkpoint": str(tmp_path / "step00000040.safetensors"), "early_stop": {"best_step": 30}}
+    assert (
+        _training_time(result)
+        == "40 steps, 3.0 min in 2 sittings (resumed); stopped early, best validation at step 30"
+    )
+    (tmp_path / "metrics.csv").write_text("\n".join(rows[:3]) + "\n")
+    assert _training_time({"checkpoint": result["checkpoint"]}) == "20 steps, 1.0 min"

@@ -117,7 +117,12 @@ def _training_time(result: dict[str, Any]) -> str:
         rows = list(csv.DictReader(fh))
     if not rows:
         return ""
-    text = f"{rows[-1]['step']} steps, {float(rows[-1]['seconds']) / 60:.1f} min"
+    # the clock restarts when a run resumes: add up each stretch's last reading
+    seconds = [float(r["seconds"]) for r in rows]
+    ends = [a for a, b in zip(seconds, [*seconds[1:], -1.0], strict=True) if b < a]
+    text = f"{rows[-1]['step']} steps, {sum(ends) / 60:.1f} min"
+    if len(ends) > 1:
+        text += f" in {len(ends)} sittings (resumed)"
     stop = result.get("early_stop")
     if stop:
         text += f"; stopped early, best validation at step {stop['best_step']}"
