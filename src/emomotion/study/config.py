@@ -53,7 +53,8 @@ class FinetuneVariant:
     # MDM: keep a frozen copy of the base that answers requests without an emotion (no replay then)
     keep_base: bool = field(default=False, metadata=FINGERPRINT_IF_SET)
     # MDM: no training of its own: the named keep_base variant's fine-tuned weights without the kept base
-    # (what that run without keep_base trains, bit for bit), for each of this variant's seeds (its own)
+    # (what that run without keep_base trains, bit for bit), for each of this variant's seeds (which must
+    # be among the named variant's)
     weights_of: str = field(default="", metadata=FINGERPRINT_IF_SET)
     add_emotion_conditioning: bool = False  # MDM and MMM: a label table beside the text
     label_lr_scale: float = 1.0  # MDM and MMM: the label table learns at this multiple of lr
