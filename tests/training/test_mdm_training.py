@@ -70,6 +70,8 @@ def test_resume_equals_uninterrupted(data, tmp_path):
     assert first.name == "step00000010.safetensors" and load_train_state(first)["step"] == 10
     stale = tmp_path / "b" / ".step00000020.safetensors.k1ll3d.tmp.safetensors"  # a write killed by SIGKILL
     stale.write_bytes(b"half a checkpoint")
+    with open(tmp_path / "b" / "metrics.csv", "a") as fh:  # logged after the checkpoint, then killed
+        fh.write("11,0.5,1e-3,1.0,0.1,88,{}\n12,0.5,1e-3,1.1,0.1,96,{}\n13,0.4")
     resumed = run_mdm(run(data, tmp_path / "b", 24, save_every=100), resume=True)
     assert not stale.exists()
     a, b = load_checkpoint(straight), load_checkpoint(resumed)

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 from emomotion.checkpoint import checkpoint_name, resolve_checkpoint
 from emomotion.data.dataset import collate
 from emomotion.errors import CheckpointError, ConfigError
-from emomotion.io.atomic import remove_stale_temps
+from emomotion.io.atomic import atomic_path, remove_stale_temps
 from emomotion.progress import progress_bar
 from emomotion.training.config import MetaFn, TrainConfig, TrainDataset, TrainStep, lr_factor
 from emomotion.training.ema import EMA
@@ -52,6 +52,25 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     # another precision. The distributed part (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(mixed_precision=cfg.mixed_precision, cpu=cfg.cpu or not torch.cuda.is_available())
+
+
+def trim_log(path: Path, done: int) -> int:
+    """Drop the rows of a resumed run's CSV log (step first) past ``done``: a run stopped after logging
+    but before its next checkpoint logged them, and it logs them again. A torn last row goes too. Returns
+    how many rows were dropped."""
+    if not path.exists():
+        return 0
+    header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+    def kept(row: str) -> bool:
+        step = row.split(",", 1)[0]
+        return step.isdigit() and int(step) <= done and row.endswith("\n")
+
+    keep = [row for row in rows if kept(row)]
+    if len(keep) < len(rows):
+        with atomic_path(path) as tmp:
+            tmp.write_text(header + "".join(keep), encoding="utf-8")
+    return len(rows) - len(keep)
 
 
 def train_loop(
@@ -133,6 +152,11 @@ def train_loop(
     metrics_path = run_dir / "metrics.csv"
     new_file = not metrics_path.exists() or done == 0
     val_path = run_dir / "validation.csv"
+    if main and not new_file:
+        for path in (metrics_path, val_path):
+            if dropped := trim_log(path, done):
+                log.info("%s: dropped %d row(s) logged after step %d, about to be logged again",
+                         path.name, dropped, done)  # fmt: skip
     if main and cfg.eval_every and (new_file or not val_path.exists()):
         val_path.write_text("step,val_loss,best_step\n", encoding="utf-8")
     last_path = None
